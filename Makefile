@@ -1,0 +1,68 @@
+# agenta.fleet — the commands an operator or a contributor needs.
+#   make demo   bootstrap the engine, bring up the lab (2 staging + 2 production), show its status
+#   make test   unit tests, lint, and integration tests against real lab hosts
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+STAGING     ?= 2
+PRODUCTION  ?= 2
+RELEASE     ?= v0.43.0
+ROWS        ?= 300
+MB          ?= 0
+LAB         ?= lab
+LAB_PORT_BASE ?= 18080
+PYTEST_ARGS ?=
+LABPY       = $(PY) lab/lab.py --lab $(LAB)
+
+.PHONY: help venv engine images lab-up lab-status lab-down lab-clean demo test unit integration lint sanity
+
+help:
+	@echo "make demo                      engine + lab (STAGING=$(STAGING) PRODUCTION=$(PRODUCTION) RELEASE=$(RELEASE)) + status"
+	@echo "make test                      unit tests, lint, integration tests on real lab hosts"
+	@echo "make lab-up|lab-status|lab-down|lab-clean   manage the lab fleet (LAB=$(LAB))"
+
+$(VENV)/.installed: requirements.txt requirements-test.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-test.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+engine:
+	@bash lab/engine.sh
+
+images: venv engine
+	@$(LABPY) build >/dev/null
+
+lab-up: venv engine
+	@$(LABPY) up --staging "$(STAGING)" --production "$(PRODUCTION)" --release "$(RELEASE)" \
+	  --rows "$(ROWS)" --mb "$(MB)" --port-base "$(LAB_PORT_BASE)"
+
+lab-status: venv
+	@$(LABPY) status
+
+lab-down: venv
+	@$(LABPY) down
+
+lab-clean: venv
+	@$(LABPY) clean
+
+demo: lab-up lab-status
+
+unit: venv
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+lint: venv
+	@bash tests/lint.sh
+
+sanity: venv
+	@bash tests/sanity.sh
+
+integration: venv engine images
+	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+test: venv engine images
+	$(PY) -m pytest -q tests/unit tests/integration $(PYTEST_ARGS)
+	@bash tests/lint.sh

@@ -1,0 +1,2 @@
+CREATE DATABASE agenta_oss;
+CREATE DATABASE supertokens_oss;

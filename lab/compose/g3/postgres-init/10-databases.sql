@@ -1,0 +1,3 @@
+CREATE DATABASE agenta_oss_core;
+CREATE DATABASE agenta_oss_tracing;
+CREATE DATABASE agenta_oss_supertokens;

@@ -1,0 +1,1 @@
+"""Lab stand-in migration chain core."""

@@ -1,0 +1,153 @@
+"""One-shot migration runner of the lab's G2/G3 stand-in (compose service ``alembic``).
+
+    python -m oss.databases.postgres.migrations.runner
+
+- Chains are run in the fixed order core, core_oss, tracing, tracing_oss; a chain is
+  skipped when its folder (``<chain>/alembic.ini`` next to this file) is absent from the
+  image (G2 images only have core and tracing).
+- Switch: ALEMBIC_AUTO_MIGRATIONS, else AGENTA_AUTO_MIGRATIONS, else on. True words
+  (case-insensitive): true 1 t y yes on enable enabled; anything else means off.
+- A chain whose version table is missing (or empty) is always migrated, whatever the switch.
+- The first failing chain stops the run with exit status 1 (later chains are not run).
+
+The pure logic (true words, switch resolution, chain discovery, URLs) is kept in small
+functions that do not need a database; the unit tests import this file by path.
+"""
+import os
+import sys
+import traceback
+from urllib.parse import quote
+
+CHAIN_ORDER = ("core", "core_oss", "tracing", "tracing_oss")
+TRUE_WORDS = frozenset({"true", "1", "t", "y", "yes", "on", "enable", "enabled"})
+SWITCH_VARIABLES = ("ALEMBIC_AUTO_MIGRATIONS", "AGENTA_AUTO_MIGRATIONS")
+DEFAULT_SWITCH = True
+
+# chain -> (URI variable, database suffix, version table)
+CHAIN_SETTINGS = {
+    "core": ("POSTGRES_URI_CORE", "_core", "alembic_version"),
+    "core_oss": ("POSTGRES_URI_CORE", "_core", "alembic_version_oss"),
+    "tracing": ("POSTGRES_URI_TRACING", "_tracing", "alembic_version"),
+    "tracing_oss": ("POSTGRES_URI_TRACING", "_tracing", "alembic_version_oss"),
+}
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def is_true_word(value) -> bool:
+    """True when value is one of the accepted true words (case and surrounding spaces ignored)."""
+    if value is None:
+        return False
+    return str(value).strip().lower() in TRUE_WORDS
+
+
+def resolve_switch(env=None):
+    """Return (enabled, source): the first set variable of SWITCH_VARIABLES decides.
+
+    A variable counts as set when it is present and not empty. source is the variable
+    name, or "default" when none is set.
+    """
+    env = os.environ if env is None else env
+    for name in SWITCH_VARIABLES:
+        value = env.get(name)
+        if value is not None and value.strip() != "":
+            return is_true_word(value), name
+    return DEFAULT_SWITCH, "default"
+
+
+def discover_chains(base_dir=HERE):
+    """Chains present under base_dir (a folder with alembic.ini), in CHAIN_ORDER."""
+    return [c for c in CHAIN_ORDER if os.path.isfile(os.path.join(base_dir, c, "alembic.ini"))]
+
+
+def version_table_for(chain: str) -> str:
+    return CHAIN_SETTINGS[chain][2]
+
+
+def database_url(chain: str, env=None) -> str:
+    """Async URL (postgresql+asyncpg://...) of the chain's database, as env.py builds it."""
+    env = os.environ if env is None else env
+    variable, suffix, _ = CHAIN_SETTINGS[chain]
+    uri = env.get(variable)
+    if uri:
+        scheme, sep, rest = uri.partition("://")
+        if sep and scheme in ("postgres", "postgresql", "postgresql+psycopg2"):
+            return "postgresql+asyncpg://" + rest
+        return uri
+    user = quote(env.get("POSTGRES_USER") or "username", safe="")
+    password = quote(env.get("POSTGRES_PASSWORD") or "password", safe="")
+    prefix = env.get("POSTGRES_DB_PREFIX") or "agenta_oss"
+    return f"postgresql+asyncpg://{user}:{password}@postgres:5432/{prefix}{suffix}"
+
+
+def sync_url(url: str) -> str:
+    """URL for a plain psycopg2 client: the +asyncpg part removed."""
+    return url.replace("+asyncpg", "", 1)
+
+
+def decide(switch_on: bool, table_state: str):
+    """Return (migrate, reason) for one chain. table_state: missing, empty or present."""
+    if table_state in ("missing", "empty"):
+        return True, f"version table {table_state} (first install of this chain)"
+    if switch_on:
+        return True, "auto-migrations on"
+    return False, "auto-migrations off and the version table holds a revision"
+
+
+def version_table_state(url: str, table: str) -> str:
+    import psycopg2
+
+    conn = psycopg2.connect(sync_url(url), connect_timeout=10)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass(%s)", (f"public.{table}",))
+            if cur.fetchone()[0] is None:
+                return "missing"
+            cur.execute(f"SELECT count(*) FROM {table}")
+            return "present" if cur.fetchone()[0] else "empty"
+    finally:
+        conn.close()
+
+
+def run_chain(chain: str, base_dir=HERE) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    command.upgrade(Config(os.path.join(base_dir, chain, "alembic.ini")), "head")
+
+
+def main(base_dir=HERE) -> int:
+    chains = discover_chains(base_dir)
+    if not chains:
+        print(f"runner: no migration chains found under {base_dir}", file=sys.stderr, flush=True)
+        return 1
+    switch_on, source = resolve_switch()
+    shown = "default" if source == "default" else f"{source}={os.environ.get(source)!r}"
+    print(
+        f"runner: chains {', '.join(chains)}; auto-migrations {'on' if switch_on else 'off'} ({shown})",
+        flush=True,
+    )
+    for chain in chains:
+        table = version_table_for(chain)
+        try:
+            state = version_table_state(sync_url(database_url(chain)), table)
+        except Exception as exc:
+            print(f"runner: {chain}: cannot inspect the database: {exc}", file=sys.stderr, flush=True)
+            return 1
+        migrate, reason = decide(switch_on, state)
+        if not migrate:
+            print(f"runner: {chain}: skipped ({reason})", flush=True)
+            continue
+        print(f"runner: {chain}: upgrading to head ({reason})", flush=True)
+        try:
+            run_chain(chain, base_dir)
+        except Exception as exc:
+            traceback.print_exc()
+            print(f"runner: {chain}: migration failed: {exc}", file=sys.stderr, flush=True)
+            return 1
+        print(f"runner: {chain}: done", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
