@@ -3,7 +3,7 @@
 # inside ansible-test, no `--requirements`.
 #
 #   tests/sanity.sh [extra ansible-test sanity args...]    e.g. tests/sanity.sh --test pep8 -v
-#   SANITY_EXCLUDE="lab migrations bench" (default) folders left out; KEEP_SANITY_TREE=1 keeps the copy.
+#   SANITY_EXCLUDE="lab migrations bench tests/unit tests/integration" (default) folders left out; KEEP_SANITY_TREE=1 keeps the copy.
 #
 # ansible-test insists on running from .../ansible_collections/<namespace>/<name>/, so this
 # copies the files git would see (tracked + untracked, minus .gitignore'd ones such as .venv,
@@ -40,9 +40,10 @@ NAMESPACE=agenta
 NAME=fleet
 PYTHON_VERSION="${SANITY_PYTHON:-3.11}"
 SKIP_TESTS=(pslint)
-# Top-level folders that are not collection content (lab tooling, stand-in alembic trees,
-# benchmarks): left out of the copy. Override with SANITY_EXCLUDE="a b c".
-read -r -a EXCLUDE <<<"${SANITY_EXCLUDE-lab migrations bench}"
+# Folders that are not collection content (lab tooling, stand-in alembic trees, benchmarks, and our
+# pytest suites, which are not ansible-test units or integration targets): left out of the copy.
+# Override with SANITY_EXCLUDE="a b c".
+read -r -a EXCLUDE <<<"${SANITY_EXCLUDE-lab migrations bench tests/unit tests/integration}"
 EXCLUDE+=(.venv .ansible tests/output)  # always (in case .gitignore misses a symlinked venv)
 
 if [ -x "$ROOT/.venv/bin/ansible-test" ]; then

@@ -1,0 +1,207 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, agenta.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure helpers of the alembic_migration modules: no Docker, no Ansible imports."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from ansible_collections.agenta.fleet.plugins.module_utils.alembic_driver import MARKER
+
+# Agenta's runner order: legacy core, core_oss, (core_ee), legacy tracing, tracing_oss, (tracing_ee).
+# 'oss' is the single G1 tree.
+CHAIN_ORDER = ("oss", "core", "core_oss", "core_ee", "tracing", "tracing_oss", "tracing_ee")
+MIGRATIONS_DIR = "/app/oss/databases/postgres/migrations"
+DEFAULT_CONTAINER = "agenta-oss-gh-api-1"
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]+)(@)")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_VAR_REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+class EnvFileError(ValueError):
+    pass
+
+
+def mask(text, env=None):
+    """Hide passwords: the part of '://user:PASSWORD@' and the values of variables named *PASSWORD*."""
+    if not text:
+        return text
+    text = _URL_PASSWORD.sub(r"\1********\3", text)
+    for key, value in (env or {}).items():
+        if "PASSWORD" in key.upper() and value and len(value) >= 3:
+            text = text.replace(value, "********")
+    return text
+
+
+def _interpolate(value, known):
+    def repl(match):
+        name = match.group(1) or match.group(3)
+        default = match.group(2)
+        found = known.get(name)
+        if found in (None, "") and default is not None:
+            return default
+        return found or ""
+    return _VAR_REF.sub(repl, value)
+
+
+def parse_env_file(text, source="env file"):
+    """Parse a Compose-style env file: KEY=VALUE lines, '#' comments, optional 'export ',
+    single quotes (literal), double quotes (escapes \\n \\t \\" \\\\ and ${VAR}), unquoted values
+    with trailing ' #comment' removed and ${VAR} / $VAR references to earlier keys expanded."""
+    result = {}
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        raw = lines[index]
+        index += 1
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        if "=" not in line:
+            if _ENV_NAME.match(line):
+                continue  # a bare name: Compose takes it from the shell environment; we have none
+            raise EnvFileError("Line %d of %s is not KEY=VALUE." % (index, source))
+        key, value = line.split("=", 1)
+        key = key.strip()
+        if not _ENV_NAME.match(key):
+            raise EnvFileError("Line %d of %s has an invalid variable name %r." % (index, source, key))
+        value = value.lstrip()
+        if value[:1] in ("'", '"'):
+            quote = value[0]
+            body = value[1:]
+            # Quoted values may span lines.
+            while True:
+                end = _closing_quote(body, quote)
+                if end >= 0 or index >= len(lines):
+                    break
+                body += "\n" + lines[index]
+                index += 1
+            if end < 0:
+                raise EnvFileError("Line %d of %s has an unterminated quote." % (index, source))
+            inner = body[:end]
+            if quote == '"':
+                inner = _unescape(inner)
+                inner = _interpolate(inner, result)
+            value = inner
+        else:
+            value = re.split(r"\s+#", value, maxsplit=1)[0].rstrip()
+            value = _interpolate(value, result)
+        result[key] = value
+    return result
+
+
+def _closing_quote(body, quote):
+    escaped = False
+    for pos, char in enumerate(body):
+        if quote == '"' and char == "\\" and not escaped:
+            escaped = True
+            continue
+        if char == quote and not escaped:
+            return pos
+        escaped = False
+    return -1
+
+
+def _unescape(value):
+    table = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
+    out, pos = [], 0
+    while pos < len(value):
+        char = value[pos]
+        if char == "\\" and pos + 1 < len(value) and value[pos + 1] in table:
+            out.append(table[value[pos + 1]])
+            pos += 2
+            continue
+        out.append(char)
+        pos += 1
+    return "".join(out)
+
+
+def parse_driver_output(stdout):
+    """Return the driver's result dict, or None when no result line is present."""
+    if isinstance(stdout, bytes):
+        stdout = stdout.decode("utf-8", "replace")
+    found = None
+    for line in (stdout or "").splitlines():
+        pos = line.find(MARKER)
+        if pos >= 0:
+            try:
+                found = json.loads(line[pos + len(MARKER):])
+            except ValueError:
+                continue
+    return found
+
+
+def last_line(text):
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    for line in reversed((text or "").splitlines()):
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def validate(params, action):
+    """Checks that need no container. Return one sentence, or None."""
+    chains = params.get("chains") or []
+    targets = params.get("targets") or {}
+    for name in list(chains) + list(targets):
+        if name not in CHAIN_ORDER:
+            return "Unknown chain %s; known chains are %s." % (name, ", ".join(CHAIN_ORDER))
+    for name, rev in targets.items():
+        if not isinstance(rev, str) or not rev.strip():
+            return "The target of chain %s must be a revision id." % name
+    if action == "downgrade":
+        if not targets:
+            return "state: downgraded needs targets: the revision to return to for each chain."
+        if any(rev == "head" for rev in targets.values()):
+            return ("Refusing to downgrade to head: 'alembic downgrade head' is a silent no-op; "
+                    "name the revision to return to.")
+        if chains:
+            extra = [name for name in chains if name not in targets]
+            if extra:
+                return "Chain %s is listed in chains but has no target to downgrade to." % extra[0]
+    if params.get("env_file") and not params.get("image"):
+        return "env_file is used only with image (a one-shot container); an exec uses the container's own environment."
+    if action in ("upgrade", "downgrade") and params.get("lock_timeout", 0) >= params.get("timeout", 600):
+        return "lock_timeout (%s s) must be below timeout (%s s), which bounds the whole run." % (
+            params.get("lock_timeout"), params.get("timeout"))
+    if not params.get("image") and bool(params.get("compose_project")) != bool(params.get("compose_service")):
+        return "compose_project and compose_service go together to find the container to exec into."
+    if params.get("network") and not params.get("image"):
+        return "network is used only with image (a one-shot container)."
+    return None
+
+
+def build_spec(params, action, check, holder):
+    targets = dict(params.get("targets") or {})
+    chains = list(params.get("chains") or [])
+    if action == "downgrade" and not chains:
+        chains = sorted(targets, key=CHAIN_ORDER.index)
+    return {
+        "action": action,
+        "chains": chains,
+        "targets": targets,
+        "check": bool(check),
+        "allow_irreversible": bool(params.get("allow_irreversible")),
+        "lock_timeout": params.get("lock_timeout", 300),
+        "holder": holder,
+    }
+
+
+def diff_text(chains, key):
+    lines = []
+    for chain in chains:
+        lines.append("%s: %s\n" % (chain["name"], chain.get(key) or "base"))
+    return "".join(lines)
+
+
+def planned_after(chain):
+    """In check mode: where the chain would stand."""
+    if chain.get("pending"):
+        return chain.get("target") or chain.get("before")
+    return chain.get("before")

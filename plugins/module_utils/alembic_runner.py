@@ -1,0 +1,118 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, agenta.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Glue shared by alembic_migration and alembic_migration_info: where to run, one driver run, parse."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
+from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import (
+    DEFAULT_CONTAINER, EnvFileError, MIGRATIONS_DIR, last_line, mask, parse_driver_output, parse_env_file)
+from ansible_collections.agenta.fleet.plugins.module_utils.alembic_driver import DRIVER, SPEC_ENV
+
+
+def location_argument_spec():
+    """Options of the agenta.fleet.docker_target doc fragment."""
+    return dict(
+        container=dict(type="str", default=DEFAULT_CONTAINER),
+        compose_project=dict(type="str"),
+        compose_service=dict(type="str"),
+        image=dict(type="str"),
+        network=dict(type="str"),
+        env_file=dict(type="path"),
+        env=dict(type="dict", default={}),
+        python=dict(type="str", default="python3"),
+        docker_host=dict(type="str", default=docker_access.DEFAULT_DOCKER_HOST),
+        timeout=dict(type="int", default=600),
+    )
+
+
+class RunError(Exception):
+    def __init__(self, msg, **extra):
+        Exception.__init__(self, msg)
+        self.msg = msg
+        self.extra = extra
+
+
+def holder_label():
+    return "agenta.fleet.alembic_migration %s" % socket.gethostname()[:16]
+
+
+def require_docker(module):
+    if not docker_access.HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib("docker (the Docker SDK for Python)"),
+                         exception=docker_access.DOCKER_IMPORT_ERROR)
+
+
+def run_driver(params, spec):
+    """Run the driver once (exec or one-shot). Return (result dict, where)."""
+    client = docker_access.connect(params.get("docker_host"), params.get("timeout") or 600)
+    try:
+        extra_env = dict((str(k), "" if v is None else str(v)) for k, v in (params.get("env") or {}).items())
+        environment = {"PYTHONPATH": "/app"}
+        argv = [params.get("python") or "python3", "-c", DRIVER]
+        if params.get("image"):
+            env = {}
+            if params.get("env_file"):
+                path = params["env_file"]
+                try:
+                    with open(path, "r") as handle:
+                        env = parse_env_file(handle.read(), path)
+                except (IOError, OSError) as exc:
+                    raise RunError("Could not read env_file %s: %s." % (path, exc.strerror or exc))
+                except EnvFileError as exc:
+                    raise RunError(str(exc))
+            env.update(extra_env)
+            env.update(environment)
+            env[SPEC_ENV] = json.dumps(spec)
+            network = params.get("network")
+            if not network and params.get("compose_project"):
+                network = "%s_default" % params["compose_project"]
+            if not network:
+                existing = docker_access.container_exists(client, params.get("container"))
+                network = docker_access.network_of(existing) if existing is not None else None
+            if not network:
+                raise RunError("Set network (or compose_project) so the one-shot container of %s can reach "
+                               "the deployment's database." % params["image"])
+            code, out, err = docker_access.run_oneshot(
+                client, params["image"], argv, environment=env, network=network, workdir=MIGRATIONS_DIR,
+                timeout=params.get("timeout") or 600)
+            where = "a one-shot container of %s on network %s" % (params["image"], network)
+            secrets = env
+        else:
+            container = docker_access.find_container(
+                client, params.get("container"), params.get("compose_project"), params.get("compose_service"))
+            env = dict(extra_env)
+            env.update(environment)
+            env[SPEC_ENV] = json.dumps(spec)
+            code, out, err = docker_access.exec_argv(client, container, argv, environment=env, workdir=MIGRATIONS_DIR)
+            where = "container %s" % container.name
+            secrets = extra_env
+    finally:
+        try:
+            client.close()
+        except Exception:
+            pass
+    result = parse_driver_output(out)
+    if result is None:
+        reason = mask(last_line(err) or last_line(out) or "no output", secrets)
+        raise RunError("The migration driver in %s exited with code %s without a result: %s"
+                       % (where, code, reason.rstrip(".") + "."), stderr=mask(_text(err), secrets))
+    # Belt and braces: mask again with what we know on this side.
+    for chain in result.get("chains") or []:
+        chain["output"] = mask(chain.get("output") or "", secrets)
+    if result.get("error"):
+        result["error"] = mask(result["error"], secrets)
+    result["where"] = where
+    return result
+
+
+def _text(data):
+    if isinstance(data, bytes):
+        return data.decode("utf-8", "replace")
+    return data or ""

@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, agenta.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A thin layer over the Docker SDK for Python: find a container, exec an argv list in it, or run a
+one-shot container. Commands are argv lists only; nothing goes through a shell."""
+
+from __future__ import annotations
+
+import traceback
+import uuid
+
+try:
+    import docker
+    from docker import errors as docker_errors
+    HAS_DOCKER = True
+    DOCKER_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - depends on the host
+    docker = None
+    docker_errors = None
+    HAS_DOCKER = False
+    DOCKER_IMPORT_ERROR = traceback.format_exc()
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+ONESHOT_LABEL = "agenta.fleet.alembic_migration"
+
+
+class DockerAccessError(Exception):
+    """One sentence that says what is wrong."""
+
+
+def _reason(exc):
+    text = getattr(exc, "explanation", None) or str(exc) or type(exc).__name__
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return " ".join(str(text).split()).rstrip(".")
+
+
+def connect(docker_host=None, timeout=600):
+    base_url = docker_host or DEFAULT_DOCKER_HOST
+    try:
+        client = docker.DockerClient(base_url=base_url, timeout=int(timeout), version="auto")
+        client.ping()
+    except Exception as exc:
+        raise DockerAccessError("Could not reach the Docker engine at %s: %s." % (base_url, _reason(exc)))
+    return client
+
+
+def find_container(client, name=None, project=None, service=None, require_running=True):
+    if project or service:
+        if not (project and service):
+            raise DockerAccessError("compose_project and compose_service go together.")
+        labels = ["%s=%s" % (PROJECT_LABEL, project), "%s=%s" % (SERVICE_LABEL, service)]
+        try:
+            found = client.containers.list(all=True, filters={"label": labels})
+        except Exception as exc:
+            raise DockerAccessError("Could not list containers: %s." % _reason(exc))
+        found = [c for c in found if c.labels.get("com.docker.compose.oneoff", "False") != "True"]
+        if not found:
+            raise DockerAccessError("Could not find a container of service %s in compose project %s."
+                                    % (service, project))
+        running = sorted([c for c in found if c.status == "running"], key=lambda c: c.name)
+        container = running[0] if running else sorted(found, key=lambda c: c.name)[0]
+    else:
+        try:
+            container = client.containers.get(name)
+        except docker_errors.NotFound:
+            raise DockerAccessError("Could not find container %s." % name)
+        except Exception as exc:
+            raise DockerAccessError("Could not inspect container %s: %s." % (name, _reason(exc)))
+    if require_running and container.status != "running":
+        raise DockerAccessError("Container %s is not running (status %s)." % (container.name, container.status))
+    return container
+
+
+def container_exists(client, name):
+    try:
+        return client.containers.get(name)
+    except Exception:
+        return None
+
+
+def exec_argv(client, container, argv, environment=None, workdir=None):
+    """Run argv in a running container. Return (exit code, stdout bytes, stderr bytes)."""
+    try:
+        exec_id = client.api.exec_create(container.id, argv, stdout=True, stderr=True,
+                                         environment=environment or {}, workdir=workdir)["Id"]
+        out, err = client.api.exec_start(exec_id, demux=True)
+        code = client.api.exec_inspect(exec_id).get("ExitCode")
+    except docker_errors.NotFound:
+        raise DockerAccessError("Container %s disappeared while the migration ran." % container.name)
+    except Exception as exc:
+        raise DockerAccessError("Running the migration in container %s failed: %s." % (container.name, _reason(exc)))
+    return code, out or b"", err or b""
+
+
+def network_of(container):
+    networks = (container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    return sorted(networks)[0] if networks else None
+
+
+def run_oneshot(client, image, argv, environment=None, network=None, workdir=None, timeout=600):
+    """Run argv in a new container of image, wait for it, remove it. Return (code, stdout, stderr)."""
+    try:
+        client.images.get(image)
+    except docker_errors.ImageNotFound:
+        raise DockerAccessError("Image %s is not on this host; pull it first." % image)
+    except Exception as exc:
+        raise DockerAccessError("Could not inspect image %s: %s." % (image, _reason(exc)))
+    if network:
+        try:
+            client.networks.get(network)
+        except docker_errors.NotFound:
+            raise DockerAccessError("Could not find network %s." % network)
+        except Exception as exc:
+            raise DockerAccessError("Could not inspect network %s: %s." % (network, _reason(exc)))
+    name = "agenta-fleet-alembic-%s" % uuid.uuid4().hex[:10]
+    container = None
+    try:
+        try:
+            container = client.containers.create(
+                image, entrypoint=argv[:1], command=argv[1:], environment=environment or {},
+                network=network, working_dir=workdir, name=name, labels={ONESHOT_LABEL: "oneshot"},
+                detach=True)
+            container.start()
+            status = container.wait(timeout=timeout)
+            code = status.get("StatusCode") if isinstance(status, dict) else status
+            out = container.logs(stdout=True, stderr=False)
+            err = container.logs(stdout=False, stderr=True)
+        except Exception as exc:
+            raise DockerAccessError("Running the migration in a one-shot container of %s failed: %s."
+                                    % (image, _reason(exc)))
+    finally:
+        if container is not None:
+            try:
+                container.remove(force=True)
+            except Exception:
+                pass
+    return code, out or b"", err or b""

@@ -1,0 +1,250 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, agenta.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: alembic_migration
+short_description: Run an Agenta deployment's Alembic migration chains
+version_added: 0.1.0
+description:
+  - Upgrades or downgrades the Alembic migration chains of a self-hosted Agenta deployment, inside its API
+    container (C(docker exec)) or in a one-shot container of a new API image on the deployment's network.
+  - Detects the migration layout inside the image. C(g1) (Agenta v0.34 - v0.44) has one chain C(oss), run
+    exactly as the documented manual command does (working folder C(/app/oss/databases/postgres/migrations),
+    C(PYTHONPATH=/app), C(-c alembic.oss.ini)). C(g2) (v0.45 - v0.103) has C(core) and C(tracing). C(g3)
+    (v0.104 and later) has the legacy C(core) and C(tracing) chains, parked at C(park00000000), and
+    C(core_oss), C(tracing_oss) (EE adds C(core_ee), C(tracing_ee)), run in the order of Agenta's runner
+    C(core), C(core_oss), C(core_ee), C(tracing), C(tracing_oss), C(tracing_ee), each from its own folder.
+  - All chains run in one Python process in the container, through Alembic's Python API; never one exec
+    per revision.
+  - Two runs on the same database never run Alembic at the same time, whatever host or controller starts
+    them; the second waits on a PostgreSQL advisory lock for up to O(lock_timeout) seconds, then finds
+    the chains at head (C(changed=false)) or fails naming the holder of the lock.
+  - Refuses, with one sentence and no change, a chain with several heads, a revision whose down_revision is
+    itself, an unknown revision id, a C(*_oss) chain whose legacy chain is not parked (unless it is parked
+    earlier in the same run), a downgrade to C(head) (a silent no-op in Alembic), and a downgrade through a
+    revision whose downgrade raises C(NotImplementedError) or does nothing (unless O(allow_irreversible)).
+  - When a revision fails, the module fails naming it and the revision the chain stands at afterwards.
+author:
+  - Agenta fleet maintainers (@agenta-fleet)
+extends_documentation_fragment:
+  - agenta.fleet.docker_target
+options:
+  state:
+    description:
+      - V(upgraded) brings each chain to its head, or to the revision given in O(targets).
+      - V(downgraded) brings each chain named in O(targets) back to that revision. Chains not in O(targets)
+        are not touched. Newer chains go back first (reverse of the upgrade order).
+    type: str
+    choices: [upgraded, downgraded]
+    default: upgraded
+  chains:
+    description:
+      - Chains to run, instead of every chain the image has. They always run in Agenta's order, whatever
+        the order of this list.
+      - Known names are V(oss) (g1), V(core), V(tracing), V(core_oss), V(tracing_oss), V(core_ee), V(tracing_ee).
+    type: list
+    elements: str
+  targets:
+    description:
+      - "Revision per chain, for example C({core_oss: c05500000001})."
+      - With O(state=upgraded), chains without a target go to their head.
+      - "With O(state=downgraded), required; V(base) removes every revision of the chain; V(head) is refused."
+    type: dict
+    default: {}
+  allow_irreversible:
+    description:
+      - Let a downgrade run through revisions whose downgrade does nothing (their changes stay) or raises
+        C(NotImplementedError) (the run then fails at that revision, as Alembic does).
+      - Without it such a downgrade is refused before anything runs. Restoring a backup is usually the
+        right way back.
+    type: bool
+    default: false
+  lock_timeout:
+    description:
+      - Seconds to wait for another migration run on the same database to finish. Must be below O(timeout).
+    type: int
+    default: 300
+attributes:
+  check_mode:
+    support: full
+    description: Reports the revisions that would be applied or reverted per chain, and changes nothing.
+  diff_mode:
+    support: full
+    description: "Shows one line C(<chain>: <revision>) per chain, before and after."
+  idempotent:
+    support: full
+    description: A second run finds nothing pending and reports C(changed=false).
+  platform:
+    platforms: posix
+    support: full
+    description: Runs on the Docker host; Alembic runs inside a container.
+seealso:
+  - module: agenta.fleet.alembic_migration_info
+"""
+
+EXAMPLES = r"""
+- name: Migrate with the documented command's contract, in the running API container
+  agenta.fleet.alembic_migration:
+    container: agenta-oss-gh-api-1
+
+- name: After pulling a new image, migrate with that image in a one-shot container
+  agenta.fleet.alembic_migration:
+    image: ghcr.io/agenta-ai/agenta-api:v0.113.0
+    compose_project: agenta-oss-gh
+    env_file: /opt/agenta/hosting/docker-compose/oss/.env.oss.gh
+  register: migration
+
+- name: Show what would run, without changing anything
+  agenta.fleet.alembic_migration:
+    compose_project: agenta-oss-gh
+    compose_service: api
+  check_mode: true
+  diff: true
+
+- name: Go back to the revisions recorded before the upgrade
+  agenta.fleet.alembic_migration:
+    state: downgraded
+    targets:
+      tracing_oss: 7a5500000001
+    allow_irreversible: true
+"""
+
+RETURN = r"""
+layout:
+  description: Migration layout found in the image.
+  returned: when the image could be inspected
+  type: str
+  sample: g3
+edition:
+  description: V(oss), or V(ee) when the image has the EE chains.
+  returned: when the image could be inspected
+  type: str
+  sample: oss
+where:
+  description: Where the driver ran.
+  returned: when the driver ran
+  type: str
+  sample: container agenta-oss-gh-api-1
+lock_wait:
+  description:
+    - Seconds spent waiting for the migration lock of the databases; null when no lock was needed (check mode,
+      or nothing pending).
+  returned: when the driver ran
+  type: float
+  sample: 0.002
+chains:
+  description: One entry per chain considered, in the order they ran.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Chain name.
+      type: str
+      sample: core_oss
+    config:
+      description: Alembic configuration file of the chain inside the image.
+      type: str
+      sample: /app/oss/databases/postgres/migrations/core_oss/alembic.ini
+    version_table:
+      description: Version table of the chain.
+      type: str
+      sample: alembic_version_oss
+    heads:
+      description: Head revisions of the chain in the image.
+      type: list
+      elements: str
+      sample: [c05500000003]
+    target:
+      description: Revision the run aimed at.
+      type: str
+      sample: c05500000003
+    before:
+      description: Revision before the run (null when the chain had none).
+      type: str
+      sample: c05500000001
+    after:
+      description: Revision after the run; in check mode, where the chain would stand.
+      type: str
+      sample: c05500000003
+    pending:
+      description: Revisions that were to be applied (or reverted), in order.
+      type: list
+      elements: str
+      sample: [c05500000002, c05500000003]
+    applied:
+      description: Revisions actually applied (or reverted), in order. Empty in check mode.
+      type: list
+      elements: str
+      sample: [c05500000002, c05500000003]
+    duration:
+      description: Seconds Alembic ran for this chain.
+      type: float
+      sample: 0.41
+    output:
+      description: Alembic's output for this chain, passwords masked.
+      type: str
+      sample: "INFO  [alembic.runtime.migration] Running upgrade c05500000001 -> c05500000002, rewrite rows"
+    note:
+      description: Remark about the chain, if any.
+      type: str
+      sample: null
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
+from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import (
+    build_spec, diff_text, planned_after, validate)
+from ansible_collections.agenta.fleet.plugins.module_utils.alembic_runner import (
+    RunError, holder_label, location_argument_spec, require_docker, run_driver)
+
+
+def main():
+    argument_spec = location_argument_spec()
+    argument_spec.update(
+        state=dict(type="str", default="upgraded", choices=["upgraded", "downgraded"]),
+        chains=dict(type="list", elements="str"),
+        targets=dict(type="dict", default={}),
+        allow_irreversible=dict(type="bool", default=False),
+        lock_timeout=dict(type="int", default=300),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    action = "upgrade" if params["state"] == "upgraded" else "downgrade"
+    problem = validate(params, action)
+    if problem:
+        module.fail_json(msg=problem, changed=False, chains=[])
+    require_docker(module)
+
+    spec = build_spec(params, action, module.check_mode, holder_label())
+    try:
+        result = run_driver(params, spec)
+    except docker_access.DockerAccessError as exc:
+        module.fail_json(msg=str(exc), changed=False, chains=[])
+    except RunError as exc:
+        module.fail_json(msg=exc.msg, changed=False, chains=[], **exc.extra)
+
+    chains = result.get("chains") or []
+    if module.check_mode:
+        for chain in chains:
+            chain["after"] = planned_after(chain)
+            chain["applied"] = []
+        changed = any(chain.get("pending") for chain in chains)
+    else:
+        changed = bool(result.get("changed"))
+    out = dict(changed=changed, layout=result.get("layout"), edition=result.get("edition"),
+               where=result.get("where"), lock_wait=result.get("lock_wait"), chains=chains)
+    if module._diff:
+        out["diff"] = dict(before=diff_text(chains, "before"), after=diff_text(chains, "after"))
+    if result.get("error"):
+        module.fail_json(msg=result["error"], **out)
+    module.exit_json(**out)
+
+
+if __name__ == "__main__":
+    main()

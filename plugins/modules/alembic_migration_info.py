@@ -1,0 +1,172 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, agenta.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: alembic_migration_info
+short_description: Report where an Agenta deployment's Alembic chains stand
+version_added: 0.1.0
+description:
+  - Reads, for each Alembic chain of an Agenta API image, the revision the database is at, the chain's heads
+    in the image, and the revisions still pending. Changes nothing.
+  - Runs inside the API container (C(docker exec)) or in a one-shot container of an image, in one Python
+    process, as M(agenta.fleet.alembic_migration) does. Use the new image to see what it would apply.
+author:
+  - Agenta fleet maintainers (@agenta-fleet)
+extends_documentation_fragment:
+  - agenta.fleet.docker_target
+options:
+  chains:
+    description:
+      - Chains to report, instead of every chain the image has. Known names are V(oss), V(core), V(tracing),
+        V(core_oss), V(tracing_oss), V(core_ee), V(tracing_ee).
+    type: list
+    elements: str
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: The module changes nothing, so there is no difference to show.
+  idempotent:
+    support: full
+    description: It only reads.
+  platform:
+    platforms: posix
+    support: full
+    description: Runs on the Docker host; Alembic is read inside a container.
+seealso:
+  - module: agenta.fleet.alembic_migration
+"""
+
+EXAMPLES = r"""
+- name: Record the revisions before an upgrade
+  agenta.fleet.alembic_migration_info:
+    container: agenta-oss-gh-api-1
+  register: before
+
+- name: What would the new image apply?
+  agenta.fleet.alembic_migration_info:
+    image: ghcr.io/agenta-ai/agenta-api:v0.113.0
+    compose_project: agenta-oss-gh
+    env_file: /opt/agenta/hosting/docker-compose/oss/.env.oss.gh
+  register: plan
+
+- name: Roll back to the recorded revisions later
+  agenta.fleet.alembic_migration:
+    state: downgraded
+    targets: "{{ before.revisions }}"
+"""
+
+RETURN = r"""
+layout:
+  description: Migration layout found in the image (V(g1), V(g2) or V(g3)).
+  returned: always
+  type: str
+  sample: g3
+edition:
+  description: V(oss), or V(ee) when the image has the EE chains.
+  returned: always
+  type: str
+  sample: oss
+where:
+  description: Where the driver ran.
+  returned: always
+  type: str
+  sample: container agenta-oss-gh-api-1
+revisions:
+  description: Current revision per chain (V(base) when the chain has none yet); fit for O(agenta.fleet.alembic_migration#module:targets).
+  returned: always
+  type: dict
+  sample: {core: park00000000, core_oss: c05500000001, tracing: park00000000, tracing_oss: 7a5500000001}
+pending_total:
+  description: Number of revisions pending over all chains.
+  returned: always
+  type: int
+  sample: 3
+chains:
+  description: One entry per chain, in Agenta's run order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Chain name.
+      type: str
+      sample: core_oss
+    config:
+      description: Alembic configuration file of the chain inside the image.
+      type: str
+      sample: /app/oss/databases/postgres/migrations/core_oss/alembic.ini
+    version_table:
+      description: Version table of the chain.
+      type: str
+      sample: alembic_version_oss
+    current:
+      description: Revision the database is at (null when none).
+      type: str
+      sample: c05500000001
+    heads:
+      description: Head revisions of the chain in the image.
+      type: list
+      elements: str
+      sample: [c05500000003]
+    pending:
+      description: Revisions between current and the head, in order; null when the chain has several heads or
+        the database is at a revision the image does not know.
+      type: list
+      elements: str
+      sample: [c05500000002, c05500000003]
+    note:
+      description: Why pending is null, if it is.
+      type: str
+      sample: null
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
+from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import build_spec, validate
+from ansible_collections.agenta.fleet.plugins.module_utils.alembic_runner import (
+    RunError, holder_label, location_argument_spec, require_docker, run_driver)
+
+
+def main():
+    argument_spec = location_argument_spec()
+    argument_spec.update(chains=dict(type="list", elements="str"))
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    problem = validate(params, "info")
+    if problem:
+        module.fail_json(msg=problem)
+    require_docker(module)
+    spec = build_spec(params, "info", True, holder_label())
+    try:
+        result = run_driver(params, spec)
+    except docker_access.DockerAccessError as exc:
+        module.fail_json(msg=str(exc))
+    except RunError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
+
+    chains = []
+    for chain in result.get("chains") or []:
+        pending = chain.get("pending")
+        note = chain.get("note")
+        if pending == [] and len(chain.get("heads") or []) > 1:
+            pending, note = None, "the chain has %d heads" % len(chain["heads"])
+        chains.append(dict(name=chain["name"], config=chain.get("config"), version_table=chain.get("version_table"),
+                           current=chain.get("before"), heads=chain.get("heads") or [], pending=pending, note=note))
+    out = dict(changed=False, layout=result.get("layout"), edition=result.get("edition"), where=result.get("where"),
+               chains=chains, revisions=dict((c["name"], c["current"] or "base") for c in chains),
+               pending_total=sum(len(c["pending"] or []) for c in chains))
+    if result.get("error"):
+        module.fail_json(msg=result["error"], **out)
+    module.exit_json(**out)
+
+
+if __name__ == "__main__":
+    main()
