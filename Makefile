@@ -15,8 +15,12 @@ LAB         ?= lab
 LAB_PORT_BASE ?= 18080
 PYTEST_ARGS ?=
 LABPY       = $(PY) lab/lab.py --lab $(LAB)
+INVENTORY   = lab/$(if $(filter lab,$(LAB)),inventory.yml,inventory-$(LAB).yml)
+# ansible-playbook finds this checkout as agenta.fleet through a collections path made of one symlink.
+COLLECTIONS = $(VENV)/collections
+PLAYBOOK    = ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(COLLECTIONS) $(VENV)/bin/ansible-playbook -i $(INVENTORY)
 
-.PHONY: help venv engine images lab-up lab-status lab-down lab-clean demo test unit integration lint sanity
+.PHONY: help venv engine images collections lab-up lab-status lab-down lab-clean demo test unit integration lint sanity
 
 help:
 	@echo "make demo                      engine + lab (STAGING=$(STAGING) PRODUCTION=$(PRODUCTION) RELEASE=$(RELEASE)) + status"
@@ -49,7 +53,14 @@ lab-down: venv
 lab-clean: venv
 	@$(LABPY) clean
 
-demo: lab-up lab-status
+$(COLLECTIONS)/ansible_collections/agenta/fleet:
+	@mkdir -p $(dir $@) && ln -sfn $(CURDIR) $@
+
+collections: $(COLLECTIONS)/ansible_collections/agenta/fleet
+
+demo: lab-up lab-status collections
+	$(PLAYBOOK) playbooks/upgrade-agenta.yml -l staging -e agenta_target_tag=$$($(PY) lab/lab.py next --release "$(RELEASE)")
+	$(PLAYBOOK) playbooks/status.yml
 
 unit: venv
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)

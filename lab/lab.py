@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -305,10 +307,6 @@ class Host:
     def container(self) -> str:
         return f"agenta-{self.lab}-{self.name}"
 
-    @property
-    def volume(self) -> str:
-        return f"{self.container}-docker"
-
 
 def network_name(lab: str) -> str:
     return f"agenta-{lab}-net"
@@ -362,6 +360,12 @@ def image_bundle(images: dict) -> Path:
 
 def ensure_host_images(h: Host, images: dict, bundle: Path) -> None:
     wanted = [images["postgres"], *images["api"].values()]
+    # A pooled cache may hold images of older builds or of tests: keep only what this lab wants.
+    want_ids = {out(["docker", "image", "inspect", "-f", "{{.Id}}", ref]) for ref in wanted}
+    have_ids = set(out(["docker", "exec", h.container, "docker", "images", "-aq", "--no-trunc"]).split())
+    extra = sorted(have_ids - want_ids)
+    if extra:
+        hx(h.container, "docker", "rmi", "-f", *extra, check=False)
     have = hx(h.container, "docker", "image", "inspect", *wanted, check=False)
     if have.returncode != 0:
         with open(bundle, "rb") as fh:
@@ -398,17 +402,40 @@ def seed(h: Host, rows: int, mb: int) -> None:
                 stdin=fh, env={"PGPASSWORD": DB_PASSWORD}, timeout=1800)
 
 
+@contextlib.contextmanager
+def pool_volume():
+    """Lend a free volume of the engine-cache pool (a host's /var/lib/docker, with the lab images already
+    loaded) to the container created inside this block. The pool is shared by every lab on this machine, so
+    test runs with fresh lab names start warm and the disk holds one cache per host that runs at once."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "pool.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # other threads and other lab.py processes wait here
+        names = sorted(out(["docker", "volume", "ls", "-q", "--filter", f"label={LABEL}.pool"]).split())
+        busy = set()
+        for name in names:
+            if out(["docker", "ps", "-aq", "--filter", f"volume={name}"]):
+                busy.add(name)
+        free = [n for n in names if n not in busy]
+        if free:
+            volume = free[0]
+        else:
+            taken = {int(n.rsplit("-", 1)[1]) for n in names if n.rsplit("-", 1)[1].isdigit()}
+            volume = f"{LABEL}-pool-{min(set(range(1, len(taken) + 2)) - taken)}"
+            run(["docker", "volume", "create", "--label", f"{LABEL}=1", "--label", f"{LABEL}.pool=1", volume])
+        yield volume
+
+
 def start_host(h: Host, images: dict, bundle: Path, rows: int, mb: int) -> None:
     t0 = time.monotonic()
-    run(["docker", "volume", "create", "--label", f"{LABEL}=1", "--label", f"{LABEL}.name={h.lab}", h.volume])
-    run(["docker", "run", "-d", "--name", h.container, "--hostname", h.name,
-         "--label", f"{LABEL}=1", "--label", f"{LABEL}.name={h.lab}", "--label", f"{LABEL}.group={h.group}",
-         "--label", f"{LABEL}.host={h.name}",
-         "--label", f"{LABEL}.release={h.release}", "--label", f"{LABEL}.port={h.port}",
-         "--network", network_name(h.lab), "--network-alias", h.name,
-         "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE", "--security-opt", "seccomp=unconfined",
-         "--security-opt", "apparmor=unconfined", "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-         "-v", f"{h.volume}:/var/lib/docker", "-p", f"127.0.0.1:{h.port}:80", images["host"]])
+    with pool_volume() as volume:
+        run(["docker", "run", "-d", "--name", h.container, "--hostname", h.name,
+             "--label", f"{LABEL}=1", "--label", f"{LABEL}.name={h.lab}", "--label", f"{LABEL}.group={h.group}",
+             "--label", f"{LABEL}.host={h.name}",
+             "--label", f"{LABEL}.release={h.release}", "--label", f"{LABEL}.port={h.port}",
+             "--network", network_name(h.lab), "--network-alias", h.name,
+             "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE", "--security-opt", "seccomp=unconfined",
+             "--security-opt", "apparmor=unconfined", "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+             "-v", f"{volume}:/var/lib/docker", "-p", f"127.0.0.1:{h.port}:80", images["host"]])
     wait_for(f"the Docker engine of {h.name}",
              lambda: hx(h.container, "docker", "info", check=False, timeout=20).returncode == 0, 90)
     # A cache volume may hold containers or volumes of an earlier lab that was not taken down cleanly.
@@ -416,6 +443,7 @@ def start_host(h: Host, images: dict, bundle: Path, rows: int, mb: int) -> None:
     if stale:
         hx(h.container, "docker", "rm", "-f", *stale.split())
     hx(h.container, "docker", "volume", "prune", "-f")
+    hx(h.container, "docker", "network", "prune", "-f")
     ensure_host_images(h, images, bundle)
     hx(h.container, "mkdir", "-p", COMPOSE_DIR)
     run(["docker", "cp", f"{LAB_DIR / 'compose' / COMPOSE_LAYOUT[h.layout]}/.", f"{h.container}:{COMPOSE_DIR}"])
@@ -621,10 +649,16 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--mb", default=os.environ.get("MB", "0"))
     u.add_argument("--port-base", default=os.environ.get("LAB_PORT_BASE", "18080"))
     sub.add_parser("status")
+    n = sub.add_parser("next", help="print the release an upgrade from --release goes to")
+    n.add_argument("--release", default=os.environ.get("RELEASE") or "v0.43.0")
     sub.add_parser("down")
     sub.add_parser("clean")
     args = p.parse_args(argv)
     try:
+        if args.cmd == "next":
+            layout = release_info(args.release)["layout"]
+            print(load_releases()["default_new"]["g1" if layout == "g1" else "g3"])
+            return 0
         if args.cmd == "up":
             plan_hosts(args.lab, args.staging, args.production, args.release, args.port_base)  # fail before any work
         engine_ok()

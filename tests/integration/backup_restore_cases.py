@@ -1,0 +1,309 @@
+"""Test cases shared by test_role_backup_restore_g1.py and test_role_backup_restore_g3.py: the roles
+agenta.fleet.backup and agenta.fleet.restore against real lab hosts (real pg_dump / pg_restore, real psql
+re-queries, real compose). Each importing module defines the module-scoped `lab` fixture and the release
+constants; pytest collects these functions in each module with that module's lab, in file order."""
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+import urllib.request
+
+import pytest
+
+BACKUP_DIR = "/var/backups/agenta"
+HOST = "staging-1"
+OTHER = "production-1"
+
+BACKUP_PLAY = """
+- name: Back up
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Run the backup role
+      ansible.builtin.include_role:
+        name: agenta.fleet.backup
+    - name: Show the backup result
+      ansible.builtin.debug:
+        var: agenta_backup_result
+"""
+
+RESTORE_PLAY = """
+- name: Restore
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Run the restore role
+      ansible.builtin.include_role:
+        name: agenta.fleet.restore
+    - name: Show the restore result
+      ansible.builtin.debug:
+        var: agenta_restore_result
+"""
+
+SEED_CMD = ["docker", "exec", "-e", "PYTHONPATH=/app", "-w", "/app/oss/databases/postgres/migrations",
+            "agenta-oss-gh-api-1", "alembic", "-c", "alembic.oss.ini"]
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def ok(res) -> None:
+    assert res.rc == 0, res.stdout[-6000:] + res.stderr[-3000:]
+
+
+def failure_messages(res) -> list[str]:
+    msgs = []
+    for play in res.json["plays"]:
+        for task in play["tasks"]:
+            for r in task["hosts"].values():
+                if r.get("failed") and not r.get("ignore_errors"):
+                    msgs.append(r.get("msg", ""))
+    return msgs
+
+
+def backup(lab, host=HOST, check=False, **extra):
+    res = lab.playbook(BACKUP_PLAY, limit=host, check=check, extra_vars=extra or None)
+    ok(res)
+    return res.results("Show the backup result")[host]["agenta_backup_result"]
+
+
+def restore(lab, host=HOST, check=False, **extra):
+    return lab.playbook(RESTORE_PLAY, limit=host, check=check, extra_vars=extra or None)
+
+
+def agenta_databases(lab, host) -> list[str]:
+    out = lab.psql(host, "postgres", "SELECT datname FROM pg_database WHERE datname ~ '^(agenta|supertokens)_' "
+                                     "ORDER BY datname")
+    return out.split()
+
+
+def real_counts(lab, host, db) -> dict[str, int]:
+    """Exact count(*) of every table of the database, re-queried independently of the role."""
+    tables = lab.psql(host, db, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").split()
+    if not tables:
+        return {}
+    sql = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM public.\"{t}\"" for t in tables)
+    rows = lab.psql(host, db, sql).splitlines()
+    return {t: int(n) for t, n in (r.split("|") for r in rows)}
+
+
+def all_counts(lab, host) -> dict[str, dict[str, int]]:
+    return {db: real_counts(lab, host, db) for db in agenta_databases(lab, host)}
+
+
+def read_json(lab, host, path) -> dict:
+    return json.loads(lab.sh(host, "cat", path).stdout)
+
+
+def mode(lab, host, path) -> str:
+    return lab.sh(host, "stat", "-c", "%a %U", path).stdout.strip()
+
+
+def backups_on(lab, host) -> list[str]:
+    out = lab.sh(host, "sh", "-c", f"ls -1 {BACKUP_DIR} 2>/dev/null || true").stdout
+    return sorted(n for n in out.split() if n[:1].isdigit())
+
+
+def env_value(lab, host, key) -> str:
+    for line in lab.sh(host, "cat", "/opt/agenta/hosting/docker-compose/oss/.env.oss.gh").stdout.splitlines():
+        if line.startswith(key + "="):
+            return line.split("=", 1)[1]
+    return ""
+
+
+def health(url: str) -> int:
+    with urllib.request.urlopen(url + "/api/health", timeout=5) as resp:
+        return resp.status
+
+
+def api_image(lab, host) -> str:
+    return lab.sh(host, "docker", "inspect", "-f", "{{.Config.Image}}", "agenta-oss-gh-api-1").stdout.strip()
+
+
+def damage(lab, host, new_release) -> None:
+    """Upgrade to the new release (image tag + up -d; G1 with the seed's command), and delete rows."""
+    lab.set_env(host, AGENTA_API_IMAGE_TAG=new_release)
+    lab.compose(host, "up", "-d")
+    if lab.hosts[host].layout == "g1":
+        lab.sh(host, *SEED_CMD, "upgrade", "head")
+    core = "agenta_oss" if lab.hosts[host].layout == "g1" else "agenta_oss_core"
+    lab.psql(host, core, "DELETE FROM apps WHERE ctid IN (SELECT ctid FROM apps LIMIT 25)")
+
+
+@pytest.fixture(scope="module")
+def state() -> dict:
+    return {}
+
+
+# ------------------------------------------------------------------------------------------ backup
+def test_check_mode_plans_and_writes_nothing(lab):
+    result = backup(lab, check=True)
+    assert result["check_mode"] is True
+    assert [d["name"] for d in result["databases"]] == agenta_databases(lab, HOST)
+    assert all(d["size"] > 0 for d in result["databases"])
+    assert result["path"].startswith(BACKUP_DIR + "/")
+    assert lab.sh(HOST, "test", "-e", BACKUP_DIR, check=False).returncode != 0
+
+
+def test_pending_only_skips_and_writes_nothing(lab):
+    result = backup(lab, agenta_backup_when_pending_only=True, agenta_backup_pending=0)
+    assert result["skipped"] is True and result["path"] == ""
+    assert lab.sh(HOST, "test", "-e", BACKUP_DIR, check=False).returncode != 0
+
+
+def test_forced_backup_writes_private_verified_dumps_a_true_manifest_and_a_private_copy(lab, state, tmp_path):
+    before_dbs = agenta_databases(lab, HOST)
+    fetch = tmp_path / "fetched"
+    # Nothing pending, but forced; with a copy to the controller.
+    result = backup(lab, agenta_backup_when_pending_only=True, agenta_backup_pending=0, agenta_backup_force=True,
+                    agenta_backup_fetch_dir=str(fetch))
+    assert result["skipped"] is False
+    path = result["path"]
+    state["main"] = path
+    state["counts"] = all_counts(lab, HOST)
+    state["revisions"] = lab.revisions(HOST)
+    m = read_json(lab, HOST, result["manifest"])
+
+    # Private: the backup root and the backup are 0700, every file 0600, all root's.
+    assert mode(lab, HOST, BACKUP_DIR) == "700 root"
+    assert mode(lab, HOST, path) == "700 root"
+    files = lab.sh(HOST, "find", path, "-type", "f").stdout.split()
+    assert sorted(f.rsplit("/", 1)[1] for f in files) == sorted(
+        ["manifest.json", "env_file"] + [f"{db}.dump" for db in before_dbs])
+    for f in files:
+        assert mode(lab, HOST, f) == "600 root", f
+
+    # The manifest tells the truth.
+    assert m["host"] == HOST and m["tool"] == "agenta.fleet.backup"
+    assert m["image_tag"] == lab.release and m["image"].endswith(":" + lab.release)
+    assert m["layout"] == lab.hosts[HOST].layout
+    assert m["compose_project"] == "agenta-oss-gh"
+    assert {c: r for c, r in m["revisions"].items()} == {c: r or "base" for c, r in state["revisions"].items()}
+    assert [d["name"] for d in m["databases"]] == before_dbs
+    for d in m["databases"]:
+        sha = lab.sh(HOST, "sha256sum", f"{path}/{d['file']}").stdout.split()[0]
+        assert d["sha256"] == sha and d["format"] == "custom"
+        assert d["tables"] == state["counts"][d["name"]], d["name"]
+        toc = lab.sh(HOST, "pg_restore", "--list", f"{path}/{d['file']}").stdout
+        assert "TABLE DATA" in toc or not d["tables"]
+    # Every seeded key table is in it with its real count.
+    for key, n in lab.row_counts(HOST).items():
+        db, table = key.split(".")
+        assert next(d for d in m["databases"] if d["name"] == db)["tables"][table] == n
+    env_sha = lab.sh(HOST, "sha256sum", "/opt/agenta/hosting/docker-compose/oss/.env.oss.gh").stdout.split()[0]
+    assert m["env_file"]["sha256"] == env_sha
+    assert m["verified"] == {"list": True, "trial_restore": None}
+    assert lab.sh(HOST, "readlink", f"{BACKUP_DIR}/latest").stdout.strip() == path.rsplit("/", 1)[1]
+    # No password anywhere in the manifest.
+    assert "password" not in json.dumps(m).replace("POSTGRES_PASSWORD", "")
+
+    # The copy on the controller: same files, same checksums, 0700 directories and 0600 files.
+    local = fetch / HOST / path.rsplit("/", 1)[1]
+    assert json.loads((local / "manifest.json").read_text()) == m
+    for d in m["databases"]:
+        assert hashlib.sha256((local / d["file"]).read_bytes()).hexdigest() == d["sha256"]
+    for p in [fetch / HOST, local]:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o700, p
+    for p in local.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+    assert sorted(p.name for p in local.iterdir()) == sorted(["manifest.json", "env_file"]
+                                                             + [d["file"] for d in m["databases"]])
+
+
+def test_directory_format_with_trial_restore_and_retention(lab, state):
+    # A directory that looks like a backup but was not written by the role is never removed.
+    lab.sh(HOST, "mkdir", "-p", f"{BACKUP_DIR}/20000101T000000Z", f"{BACKUP_DIR}/keepme")
+    result = backup(lab, agenta_backup_format="directory", agenta_backup_jobs=2, agenta_backup_trial_restore=True,
+                    agenta_backup_keep=1)
+    m = read_json(lab, HOST, result["manifest"])
+    assert m["verified"] == {"list": True, "trial_restore": True}
+    for d in m["databases"]:
+        assert d["format"] == "directory" and d["file"] == d["name"] + ".dir"
+        assert d["files"], d
+        for rel, sha in d["files"].items():
+            assert lab.sh(HOST, "sha256sum", f"{result['path']}/{rel}").stdout.split()[0] == sha
+            assert mode(lab, HOST, f"{result['path']}/{rel}") == "600 root"
+        assert mode(lab, HOST, f"{result['path']}/{d['file']}") == "700 root"
+        assert d["tables"] == state["counts"][d["name"]]
+    names = backups_on(lab, HOST)
+    # keep=1: the newest backup of the role stays, the first one went; the foreign directory that looks like a
+    # backup (no manifest of ours) stays.
+    assert names == ["20000101T000000Z", result["path"].rsplit("/", 1)[1]], names
+    assert lab.sh(HOST, "test", "-e", state["main"], check=False).returncode != 0
+    assert lab.sh(HOST, "test", "-d", f"{BACKUP_DIR}/keepme", check=False).returncode == 0
+    assert lab.psql(HOST, "postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'agenta_fleet%'") == "0"
+    state["dir"] = result["path"]
+
+
+# ------------------------------------------------------------------------------------------ restore
+def test_restore_in_check_mode_is_a_plan_that_changes_nothing(lab, state):
+    damage(lab, HOST, lab.new_release)
+    state["damaged_revisions"] = lab.revisions(HOST)
+    assert state["damaged_revisions"] != state["revisions"]
+    damaged = all_counts(lab, HOST)
+    assert damaged != state["counts"]
+    res = restore(lab, check=True)
+    ok(res)
+    plan = res.results("Show the restore result")[HOST]["agenta_restore_result"]
+    assert plan["check_mode"] is True and plan["manifest"].startswith(state["dir"])
+    assert lab.revisions(HOST) == state["damaged_revisions"]
+    assert all_counts(lab, HOST) == damaged
+    assert env_value(lab, HOST, "AGENTA_API_IMAGE_TAG") == lab.new_release
+    assert lab.sh(HOST, "test", "-e", f"{BACKUP_DIR}/pre-restore", check=False).returncode != 0
+
+
+def test_restore_puts_back_every_row_revision_and_the_env_file(lab, state):
+    res = restore(lab)
+    ok(res)
+    result = res.results("Show the restore result")[HOST]["agenta_restore_result"]
+    m = read_json(lab, HOST, result["manifest"])
+    assert result["manifest"] == state["dir"] + "/manifest.json"
+    assert lab.revisions(HOST) == state["revisions"]
+    assert {c: r or "base" for c, r in lab.revisions(HOST).items()} == m["revisions"]
+    now = all_counts(lab, HOST)
+    assert now == state["counts"]
+    assert now == {d["name"]: d["tables"] for d in m["databases"]}
+    assert env_value(lab, HOST, "AGENTA_API_IMAGE_TAG") == lab.release
+    assert api_image(lab, HOST).endswith(":" + lab.release)
+    assert health(lab.hosts[HOST].api_url) == 200
+    state_run = lab.sh(HOST, "docker", "inspect", "-f", "{{.State.Status}}", "agenta-oss-gh-api-1").stdout.strip()
+    assert state_run == "running"
+    # The state before the restore was kept, privately, in pre-restore/.
+    assert result["safety_backup"].startswith(BACKUP_DIR + "/pre-restore/")
+    pre = read_json(lab, HOST, result["safety_backup"] + "/manifest.json")
+    assert pre["image_tag"] == lab.new_release
+    assert mode(lab, HOST, result["safety_backup"] + "/manifest.json") == "600 root"
+    assert lab.sh(HOST, "test", "-e", "/opt/agenta/hosting/docker-compose/oss/.env.oss.gh.before-restore",
+                  check=False).returncode != 0
+    # The other host was not touched.
+    assert lab.revisions(OTHER) == state["revisions"]
+
+
+def test_restore_refuses_another_hosts_manifest_and_a_missing_one(lab, state):
+    other = BACKUP_DIR + "/copied"
+    lab.sh(HOST, "cp", "-a", state["dir"], other)
+    lab.sh(HOST, "sed", "-i", f's/"host": "{HOST}"/"host": "{OTHER}"/', other + "/manifest.json")
+    res = restore(lab, agenta_restore_manifest=other + "/manifest.json")
+    assert res.rc != 0
+    msgs = failure_messages(res)
+    assert any(f"was written for host {OTHER}, not {HOST}" in msg for msg in msgs), msgs
+    res = restore(lab, agenta_restore_manifest="/nowhere/manifest.json")
+    assert res.rc != 0
+    assert any("There is no backup manifest at /nowhere/manifest.json" in msg for msg in failure_messages(res))
+
+
+def test_restore_refuses_a_tampered_backup_and_changes_nothing(lab, state):
+    core = "agenta_oss" if lab.hosts[HOST].layout == "g1" else "agenta_oss_core"
+    lab.psql(HOST, core, "DELETE FROM apps WHERE ctid IN (SELECT ctid FROM apps LIMIT 7)")
+    before = all_counts(lab, HOST)
+    container_id = lab.sh(HOST, "docker", "inspect", "-f", "{{.Id}}", "agenta-oss-gh-api-1").stdout.strip()
+    m = read_json(lab, HOST, state["dir"] + "/manifest.json")
+    victim = f"{state['dir']}/{sorted(m['databases'][0]['files'])[0]}"
+    lab.sh(HOST, "sh", "-c", f"printf x >> {victim}")
+    res = restore(lab, agenta_restore_manifest=state["dir"] + "/manifest.json")
+    assert res.rc != 0
+    msgs = failure_messages(res)
+    assert any("does not match the checksum in the manifest" in msg and "nothing was restored" in msg
+               for msg in msgs), msgs
+    assert all_counts(lab, HOST) == before
+    assert lab.sh(HOST, "docker", "inspect", "-f", "{{.Id}}", "agenta-oss-gh-api-1").stdout.strip() == container_id
+    assert health(lab.hosts[HOST].api_url) == 200

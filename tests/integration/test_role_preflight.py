@@ -1,0 +1,152 @@
+"""agenta.fleet.preflight on real lab hosts: passes on healthy G1 (v0.43.0) and G3 (v0.104.0) hosts with facts
+that match real psql, and fails early with one sentence (changing nothing) when the api container is stopped,
+the backup disk is too small, a migration holds an advisory lock or is connected, the env file is missing, or
+the Docker SDK for Python is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import DB_PASSWORD
+from role_support import (ENV_FILE, apply_role, changed_count, container_states, failure, password_leaked,
+                          sha256, start_lab, task_result)
+
+HOST = "staging-1"
+PG = "agenta-oss-gh-postgres-1"
+API = "agenta-oss-gh-api-1"
+
+
+@pytest.fixture(scope="module")
+def g1(lab_factory):
+    return start_lab(lab_factory, "v0.43.0")
+
+
+@pytest.fixture(scope="module")
+def g3(lab_factory):
+    return start_lab(lab_factory, "v0.104.0")
+
+
+def snapshot(lab):
+    return sha256(lab, HOST, ENV_FILE), container_states(lab, HOST)
+
+
+def recorded(run):
+    return task_result(run, HOST, "Record the state before the upgrade")["ansible_facts"]["agenta_preflight"]
+
+
+def db_size(lab):
+    return int(lab.psql(HOST, "postgres", "SELECT sum(pg_database_size(datname))::bigint FROM pg_database "
+                        "WHERE datname LIKE 'agenta\\_%' OR datname LIKE 'supertokens\\_%'"))
+
+
+@pytest.mark.parametrize("layout,check", [("g1", False), ("g1", True), ("g3", False)],
+                         ids=["g1", "g1-check", "g3"])
+def test_healthy_host_passes_and_records_what_psql_sees(layout, check, request):
+    lab = request.getfixturevalue(layout)
+    before = snapshot(lab)
+    run = apply_role(lab, "preflight", HOST, check=check)
+    assert run.rc == 0, run.stdout[-4000:]
+    assert changed_count(run, HOST) == 0
+    assert not password_leaked(run)
+    facts = recorded(run)
+    assert facts["layout"] == layout
+    assert facts["revisions"] == {chain: rev or "base" for chain, rev in lab.revisions(HOST).items()}
+    assert facts["pending_total"] == 0
+    assert facts["row_counts"] == lab.row_counts(HOST)
+    assert facts["row_counts"]["agenta_oss.apps" if layout == "g1" else "agenta_oss_tracing.spans"] >= 300
+    # The API and autovacuum touch the databases meanwhile: the sizes agree to a few pages, not to the byte.
+    size = db_size(lab)
+    assert size > 1 << 20 and abs(facts["db_size_bytes"] - size) < size // 50, (facts["db_size_bytes"], size)
+    assert facts["measured_dir"] == "/var/backups" and facts["backup_dir"] == "/var/backups/agenta"
+    avail = int(lab.sh(HOST, "df", "-P", "-B1", "/var/backups").stdout.splitlines()[-1].split()[3])
+    # Other labs on this machine write to the same disk meanwhile: the figures agree only roughly.
+    assert abs(facts["free_bytes"] - avail) < max(avail // 5, 2 << 30), (facts["free_bytes"], avail)
+    assert snapshot(lab) == before
+
+
+def test_stopped_api_container_fails_early(g1):
+    g1.sh(HOST, "docker", "stop", API)
+    try:
+        before = snapshot(g1)
+        run = apply_role(g1, "preflight", HOST)
+        assert failure(run, HOST) == (f"The api container {API} on {HOST} is exited, not running; start it "
+                                      "(docker compose up -d) and run again.")
+        assert snapshot(g1) == before
+    finally:
+        g1.sh(HOST, "docker", "start", API)
+
+
+def test_too_little_disk_fails(g1):
+    before = snapshot(g1)
+    run = apply_role(g1, "preflight", HOST, {"agenta_preflight_disk_factor": 100000})
+    msg = failure(run, HOST)
+    assert msg.startswith(f"Free space at /var/backups (nearest existing parent of /var/backups/agenta) on {HOST} is ")
+    assert ", less than 100000 x the databases' size of " in msg
+    assert msg.endswith("; free space there or set agenta_preflight_backup_dir to a bigger disk.")
+    assert task_result(run, HOST, "Read the Alembic chains of the deployment") is None
+    assert snapshot(g1) == before
+
+
+def hold_session(lab, appname, sql):
+    """A real psql session inside the postgres container, in the background, until it is killed."""
+    names = ["-e", "PGPASSWORD", "-e", "PGAPPNAME"]
+    proc = subprocess.Popen(["docker", "exec", *names, lab.hosts[HOST].container, "docker", "exec", *names, PG,
+                             "psql", "-h", "127.0.0.1", "-U", "username", "-d", "agenta_oss", "-c", sql],
+                            env={**os.environ, "PGPASSWORD": DB_PASSWORD, "PGAPPNAME": appname},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(60):
+        pid = lab.psql(HOST, "postgres", f"SELECT pid FROM pg_stat_activity WHERE application_name = '{appname}' "
+                       "AND state = 'active'")
+        if pid:
+            return proc, int(pid)
+        time.sleep(0.5)
+    proc.kill()
+    raise AssertionError("the background psql session did not start")
+
+
+@pytest.mark.parametrize("appname,sql,what", [
+    ("fake-migration", "SELECT pg_advisory_lock(1095190132); SELECT pg_sleep(600)", "holds an advisory lock"),
+    ("agenta.fleet.alembic_migration test", "SELECT pg_sleep(600)", "is connected"),
+])
+def test_running_migration_fails(g1, appname, sql, what):
+    proc, pid = hold_session(g1, appname, sql)
+    try:
+        before = snapshot(g1)
+        run = apply_role(g1, "preflight", HOST)
+        assert failure(run, HOST) == (f"A migration seems to be running on {HOST}: session {pid} ({appname}, "
+                                      f"database agenta_oss) {what}; wait for it to finish (or end that session) "
+                                      "and run again.")
+        assert snapshot(g1) == before
+    finally:
+        g1.psql(HOST, "postgres", f"SELECT pg_terminate_backend({pid})")
+        proc.kill()
+        proc.wait()
+
+
+def test_missing_env_file_fails(g1):
+    g1.sh(HOST, "mv", ENV_FILE, ENV_FILE + ".away")
+    try:
+        states = container_states(g1, HOST)
+        run = apply_role(g1, "preflight", HOST)
+        assert failure(run, HOST) == (f"The env file {ENV_FILE} is missing on {HOST}; put it back (or set "
+                                      "agenta_env_file to where it is) and run again.")
+        assert container_states(g1, HOST) == states
+    finally:
+        g1.sh(HOST, "mv", ENV_FILE + ".away", ENV_FILE)
+
+
+def test_missing_docker_sdk_fails_with_what_to_install(g1):
+    # A Python without site packages cannot import the Docker SDK that python3-docker installs.
+    g1.sh(HOST, "tee", "/tmp/python-nosite", input="#!/bin/sh\nexec /usr/bin/python3 -S \"$@\"\n")
+    g1.sh(HOST, "chmod", "755", "/tmp/python-nosite")
+    before = snapshot(g1)
+    run = apply_role(g1, "preflight", HOST, {"agenta_preflight_python": "/tmp/python-nosite"})
+    assert failure(run, HOST) == (f"The Docker SDK for Python is missing on {HOST}; install python3-docker "
+                                  "(Debian/Ubuntu) or pip install docker, or set agenta_preflight_install_libs: true.")
+    assert task_result(run, HOST, "Ask the Docker engine") is None
+    assert snapshot(g1) == before

@@ -1,0 +1,134 @@
+"""The pure expressions of the roles preflight and verify (roles/*/vars/main.yml), rendered with Ansible's own
+templar: env file parsing (database login, API port), chain verdicts, manifest row-count comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+
+ROLES = Path(__file__).resolve().parents[2] / "roles"
+
+
+def role_vars(role):
+    out = {}
+    for part in ("defaults", "vars"):
+        for key, value in (yaml.safe_load((ROLES / role / part / "main.yml").read_text()) or {}).items():
+            out[key] = trust_as_template(value) if isinstance(value, str) else value
+    return out
+
+
+def render(role, expr, **variables):
+    templar = Templar(loader=DataLoader(), variables={**role_vars(role), "inventory_hostname": "web-1", **variables})
+    return templar.template(trust_as_template("{{ %s }}" % expr))
+
+
+ENV_CASES = [
+    # (env file text, user, password, port)
+    ("POSTGRES_USER=alice\nPOSTGRES_PASSWORD=s3cret\nAGENTA_PORT=8080\n", "alice", "s3cret", "8080"),
+    # Quotes, `export`, comments; the last line of a name wins, as in Compose.
+    ("# POSTGRES_PASSWORD=commented\nexport POSTGRES_PASSWORD='first'\nPOSTGRES_PASSWORD=\"a b#c\"\n", "username",
+     "a b#c", "80"),
+    ("POSTGRES_PASSWORD=pa#ss # the password\n", "username", "pa#ss", "80"),
+    ("  POSTGRES_PASSWORD = spaced  \n", "username", "spaced", "80"),
+    # G1: only the URI carries the login (percent-encoded).
+    ("POSTGRES_URI=postgresql+asyncpg://bob:p%40ss%3Aw@postgres:5432/agenta_oss\n", "bob", "p@ss:w", "80"),
+    # G2/G3: the core URI; POSTGRES_PASSWORD wins over it.
+    ("POSTGRES_URI_CORE=postgresql+asyncpg://carol:uri@postgres:5432/agenta_oss_core\nPOSTGRES_PASSWORD=plain\n",
+     "carol", "plain", "80"),
+    # A URI without a password gives none.
+    ("POSTGRES_URI_CORE=postgresql://dave@postgres/agenta_oss_core\n", "username", "", "80"),
+    ("", "username", "", "80"),
+    # A name that only ends like ours is not ours.
+    ("MY_POSTGRES_PASSWORD=no\nPOSTGRES_PASSWORD_FILE=/run/x\n", "username", "", "80"),
+]
+
+
+@pytest.mark.parametrize("role", ["preflight", "verify"])
+@pytest.mark.parametrize("text,user,password,port", ENV_CASES)
+def test_env_file_login(role, text, user, password, port):
+    values = {f"__agenta_{role}_env_text": text}
+    assert render(role, f"__agenta_{role}_env_user", **values) == user
+    assert render(role, f"__agenta_{role}_env_password", **values) == password
+    if role == "verify":
+        assert render(role, "__agenta_verify_env_port", **values) == port
+
+
+def chain(name, current, *heads):
+    return {"name": name, "current": current, "heads": list(heads)}
+
+
+G3_AT_HEAD = [chain("core", "park00000000", "park00000000"), chain("core_oss", "c05500000003", "c05500000003"),
+              chain("tracing", "park00000000", "park00000000"), chain("tracing_oss", "7a5500000002", "7a5500000002")]
+
+
+def problems(chains, targets=None):
+    return render("verify", "__agenta_verify_chain_problems", __agenta_verify_chains=chains,
+                  agenta_verify_targets=targets or {})
+
+
+def test_chains_at_head_pass():
+    assert problems(G3_AT_HEAD) == []
+
+
+def test_chain_behind_its_head_is_named_first():
+    chains = [*G3_AT_HEAD[:1], chain("core_oss", "c05500000001", "c05500000003"),
+              chain("tracing", "park00000000", "park00000000"), chain("tracing_oss", "7a5500000001", "7a5500000002")]
+    assert problems(chains) == [
+        "Chain core_oss on web-1 is at c05500000001, but its head is c05500000003; migrate it (agenta.fleet.migrate) "
+        "and verify again.",
+        "Chain tracing_oss on web-1 is at 7a5500000001, but its head is 7a5500000002; migrate it (agenta.fleet.migrate) "
+        "and verify again."]
+
+
+def test_targets_win_over_heads_and_base_means_none():
+    assert problems([chain("oss", "1a0000000002", "1a0000000006")], {"oss": "1a0000000002"}) == []
+    assert problems([chain("oss", None, "1a0000000006")], {"oss": "base"}) == []
+    assert problems([chain("oss", "1a0000000006", "1a0000000006")], {"oss": "1a0000000002"}) == [
+        "Chain oss on web-1 is at 1a0000000006, but the target is 1a0000000002; migrate it to the target and verify "
+        "again."]
+
+
+def test_unknown_target_chain_and_several_heads_are_refused():
+    assert problems([chain("oss", "a", "b", "c")], {"core": "x"}) == [
+        "agenta_verify_targets names chain core, which the API image of web-1 does not have (it has oss); name only "
+        "chains the image has.",
+        "Chain oss on web-1 has 2 heads in the API image (b, c); name its target in agenta_verify_targets."]
+
+
+def manifest(*dbs):
+    return {"tool": "agenta.fleet.backup", "databases": [{"name": n, "tables": t} for n, t in dbs]}
+
+
+def test_manifest_expected_counts_follow_the_database_rename():
+    doc = manifest(("agenta_oss", {"apps": 300, "testsets": 2}), ("supertokens_oss", {}))
+    assert render("verify", "__agenta_verify_expected", __agenta_verify_manifest_data=doc,
+                  __agenta_verify_databases=["postgres", "agenta_oss_core", "agenta_oss_supertokens"]) == {
+        "agenta_oss_core.apps": 300, "agenta_oss_core.testsets": 2}
+    # Not renamed while the old name still exists.
+    assert render("verify", "__agenta_verify_expected", __agenta_verify_manifest_data=doc,
+                  __agenta_verify_databases=["agenta_oss"]) == {"agenta_oss.apps": 300, "agenta_oss.testsets": 2}
+
+
+def test_manifest_tables_may_be_a_list():
+    doc = manifest(("agenta_oss_tracing", [{"name": "spans", "rows": 7}, {"name": "traces", "count": "3"}]))
+    expected = render("verify", "__agenta_verify_expected", __agenta_verify_manifest_data=doc,
+                      __agenta_verify_databases=["agenta_oss_tracing"])
+    assert expected == {"agenta_oss_tracing.spans": 7, "agenta_oss_tracing.traces": 3}
+    assert render("verify", "__agenta_verify_tables_by_db", __agenta_verify_expected=expected) == {
+        "agenta_oss_tracing": ["spans", "traces"]}
+
+
+@pytest.mark.parametrize("actual,shortfalls", [
+    ({"a.x": 5, "a.y": 2, "b.z": 0}, []),
+    ({"a.x": 6, "a.y": 3, "b.z": 1}, []),                       # more rows is fine
+    ({"a.x": 4, "a.y": 2, "b.z": 0}, [["a.x", 4, 5]]),
+    ({"a.x": 5, "b.z": 0}, [["a.y", None, 2]]),                  # a missing table counts as none
+    ({}, [["a.x", None, 5], ["a.y", None, 2], ["b.z", None, 0]]),
+])
+def test_shortfalls(actual, shortfalls):
+    assert render("verify", "__agenta_verify_shortfalls", __agenta_verify_expected={"a.x": 5, "a.y": 2, "b.z": 0},
+                  __agenta_verify_actual=actual) == shortfalls
