@@ -1,6 +1,6 @@
 # agenta.fleet — the commands an operator or a contributor needs.
 #   make demo   bootstrap the engine, bring up the lab (2 staging + 2 production), show its status
-#   make test   unit tests, lint, and integration tests against real lab hosts
+#   make test   unit and integration tests (real lab hosts), ansible-lint, ansible-test sanity
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -75,5 +75,6 @@ integration: venv engine images
 	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 test: venv engine images
-	$(PY) -m pytest -q tests/unit tests/integration $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=15 tests/unit tests/integration $(PYTEST_ARGS)
 	@bash tests/lint.sh
+	@bash tests/sanity.sh
