@@ -211,3 +211,15 @@ def test_auto_migration_playbook_refuses_bad_input(g1):
     assert run.rc != 0
     assert "Set agenta_auto_migration to on or off" in run.stdout
     assert g1.sh("production-1", "sha256sum", "/opt/agenta/hosting/docker-compose/oss/.env.oss.gh").stdout == before
+
+
+def test_g3_rollback_by_downgrade_is_refused_when_a_step_is_irreversible(g3, tmp_path):
+    """After the upgrade, core_oss would have to go back through c05500000003, whose downgrade raises
+    NotImplementedError: the downgrade method is refused before anything changes; restore is the way back."""
+    before = snapshot(g3, "production-1")
+    assert before[0] == G3_NEW_REVS
+    run = g3.playbook(PLAYBOOKS / "rollback-agenta.yml", limit="production",
+                      extra_vars={"agenta_rollback_method": "downgrade", "agenta_report_dir": str(tmp_path)})
+    assert run.rc != 0
+    assert "c05500000003" in run.stdout and "NotImplementedError" in run.stdout, run.stdout[-3000:]
+    assert snapshot(g3, "production-1") == before
