@@ -234,7 +234,8 @@ def main():
         for chain in chains:
             chain["after"] = planned_after(chain)
             chain["applied"] = []
-        changed = any(chain.get("pending") for chain in chains)
+        # A refused plan would change nothing.
+        changed = not result.get("error") and any(chain.get("pending") for chain in chains)
     else:
         changed = bool(result.get("changed"))
     out = dict(changed=changed, layout=result.get("layout"), edition=result.get("edition"),
