@@ -7,37 +7,7 @@ import json
 import pytest
 
 
-def _collection_on_path():
-    """Make ansible_collections.agenta.fleet importable: this checkout is not at ansible_collections/agenta/fleet,
-    so a temporary folder with that path as a symlink to it goes on sys.path (no conftest: its module name would
-    clash with tests/integration/conftest.py in one pytest session)."""
-    import atexit
-    import shutil
-    import sys
-    import tempfile
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[4]
-    if root.name == "fleet" and root.parent.name == "agenta" and root.parent.parent.name == "ansible_collections":
-        base = str(root.parent.parent.parent)
-    else:
-        base = getattr(sys, "_agenta_fleet_unit_path", None)
-        if base is None:
-            base = tempfile.mkdtemp(prefix="agenta-fleet-unit-")
-            Path(base, "ansible_collections", "agenta").mkdir(parents=True)
-            Path(base, "ansible_collections", "agenta", "fleet").symlink_to(root)
-            atexit.register(shutil.rmtree, base, True)
-            sys._agenta_fleet_unit_path = base
-    if base not in sys.path:
-        sys.path.insert(0, base)
-    namespace = sys.modules.get("ansible_collections")
-    if namespace is not None and hasattr(namespace, "__path__"):
-        extra = str(Path(base, "ansible_collections"))
-        if extra not in list(namespace.__path__):
-            namespace.__path__.append(extra)
-
-
-_collection_on_path()
+import fleet_collection_path  # noqa: F401,E402  (puts ansible_collections.agenta.fleet on sys.path)
 
 from ansible_collections.agenta.fleet.plugins.module_utils import alembic_common as common
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_driver import MARKER
