@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import socket
@@ -298,6 +299,7 @@ class Host:
     port: int
     release: str
     layout: str
+    db_owner: str = ""  # with --shared-db: the lab host (name) whose postgres holds this host's databases
 
     @property
     def name(self) -> str:
@@ -381,9 +383,27 @@ def write_file_in(container: str, path: str, content: str, mode: str = "0644") -
     hx(container, "chmod", mode, path)
 
 
-def env_file_text(h: Host) -> str:
+def env_file_text(h: Host, db_address: str = "") -> str:
+    """The host's env file. A host that owns a shared database publishes its postgres on the lab network; a
+    host that uses another host's database points every POSTGRES_URI* at that host's lab address."""
     example = (LAB_DIR / "compose" / COMPOSE_LAYOUT[h.layout] / "env.oss.gh.example").read_text()
-    return re.sub(r"^AGENTA_API_IMAGE_TAG=.*$", f"AGENTA_API_IMAGE_TAG={h.release}", example, flags=re.M)
+    text = re.sub(r"^AGENTA_API_IMAGE_TAG=.*$", f"AGENTA_API_IMAGE_TAG={h.release}", example, flags=re.M)
+    if h.db_owner == h.name:
+        text += "# This host's postgres is shared with other lab hosts (lab.py up --shared-db).\nPOSTGRES_BIND=0.0.0.0\n"
+    elif h.db_owner:
+        text = re.sub(r"^(POSTGRES_URI[A-Z_]*=[^@\n]*@)postgres:", rf"\g<1>{db_address}:", text, flags=re.M)
+        text += f"# The databases are on {h.db_owner} (lab.py up --shared-db); the local postgres is not used.\n"
+    return text
+
+
+def db_container(h: Host) -> str:
+    """The lab host container whose postgres holds this host's databases."""
+    return f"agenta-{h.lab}-{h.db_owner}" if h.db_owner else h.container
+
+
+def lab_address(container: str, lab: str) -> str:
+    return out(["docker", "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{network_name(lab)}").IPAddress}}}}',
+                container])
 
 
 def psql(container: str, db: str, sql: str, *, host_tcp: bool = True) -> str:
@@ -432,6 +452,7 @@ def start_host(h: Host, images: dict, bundle: Path, rows: int, mb: int) -> None:
              "--label", f"{LABEL}=1", "--label", f"{LABEL}.name={h.lab}", "--label", f"{LABEL}.group={h.group}",
              "--label", f"{LABEL}.host={h.name}",
              "--label", f"{LABEL}.release={h.release}", "--label", f"{LABEL}.port={h.port}",
+             "--label", f"{LABEL}.db={db_container(h)}",
              "--network", network_name(h.lab), "--network-alias", h.name,
              "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE", "--security-opt", "seccomp=unconfined",
              "--security-opt", "apparmor=unconfined", "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
@@ -448,10 +469,13 @@ def start_host(h: Host, images: dict, bundle: Path, rows: int, mb: int) -> None:
     hx(h.container, "mkdir", "-p", COMPOSE_DIR)
     run(["docker", "cp", f"{LAB_DIR / 'compose' / COMPOSE_LAYOUT[h.layout]}/.", f"{h.container}:{COMPOSE_DIR}"])
     hx(h.container, "rm", "-f", f"{COMPOSE_DIR}/env.oss.gh.example")
-    write_file_in(h.container, ENV_FILE, env_file_text(h), "0600")
+    shares = h.db_owner and h.db_owner != h.name
+    address = lab_address(db_container(h), h.lab) if shares else ""
+    write_file_in(h.container, ENV_FILE, env_file_text(h, address), "0600")
     hx(h.container, *compose_args(), "up", "-d", "--quiet-pull", timeout=600)
     wait_for(f"the API health check of {h.name}", lambda: api_health(h.port) == 200, 60)
-    seed(h, rows, mb)
+    if not shares:  # the owner of a shared database was seeded already
+        seed(h, rows, mb)
     log(f"{h.name} is up at {h.release} ({time.monotonic() - t0:.1f} s)")
 
 
@@ -480,19 +504,32 @@ def parse_count(name: str, value) -> int:
     return int(text)
 
 
-def plan_hosts(lab: str, staging, production, release: str, port_base) -> list[Host]:
+def plan_hosts(lab: str, staging, production, release: str, port_base, shared_db: bool = False) -> list[Host]:
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,20}", lab):
         raise LabError(f"The lab name '{lab}' must be lower-case letters, digits and dashes (at most 21).")
     counts = {"staging": parse_count("STAGING", staging), "production": parse_count("PRODUCTION", production)}
     info = release_info(release)
+    if str(port_base) == "auto":
+        port_base = auto_port_base(sum(counts.values()))
     if not re.fullmatch(r"\d+", str(port_base)) or not 1024 <= int(port_base) <= 65000:
-        raise LabError(f"The port base must be a number from 1024 to 65000, not '{port_base}'.")
+        raise LabError(f"The port base must be 'auto' or a number from 1024 to 65000, not '{port_base}'.")
     hosts, port = [], int(port_base)
     for group in GROUPS:
         for i in range(1, counts[group] + 1):
             port += 1
-            hosts.append(Host(lab, group, i, port, release, info["layout"]))
+            owner = f"{group}-1" if shared_db and counts[group] > 1 else ""
+            hosts.append(Host(lab, group, i, port, release, info["layout"], owner))
     return hosts
+
+
+def auto_port_base(count: int) -> int:
+    """A port base whose next `count` loopback ports are free (random, so labs started at once rarely meet)."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 60000)
+        if all(port_free(base + i) for i in range(1, count + 1)):
+            return base
+    raise LabError("Found no free loopback ports for the lab's APIs; give a --port-base.")
 
 
 def down(lab: str, quiet: bool = False) -> int:
@@ -512,7 +549,7 @@ def down(lab: str, quiet: bool = False) -> int:
 
 
 def up(args) -> None:
-    hosts = plan_hosts(args.lab, args.staging, args.production, args.release, args.port_base)
+    hosts = plan_hosts(args.lab, args.staging, args.production, args.release, args.port_base, args.shared_db)
     if not re.fullmatch(r"\d+", str(args.rows)) or not 1 <= int(args.rows) <= 1_000_000:
         raise LabError(f"ROWS must be a whole number from 1 to 1000000, not '{args.rows}'.")
     if not re.fullmatch(r"\d+", str(args.mb)) or not 0 <= int(args.mb) <= 1024:
@@ -531,10 +568,13 @@ def up(args) -> None:
     run(["docker", "network", "create", "--label", f"{LABEL}=1", "--label", f"{LABEL}.name={args.lab}",
          network_name(args.lab)])
     try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-            futures = [pool.submit(start_host, h, images, bundle, int(args.rows), int(args.mb)) for h in hosts]
-            for f in futures:
-                f.result()
+        # Hosts that use another host's database start after it (they need its address and its data).
+        for wave in ([h for h in hosts if not h.db_owner or h.db_owner == h.name],
+                     [h for h in hosts if h.db_owner and h.db_owner != h.name]):
+            with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+                futures = [pool.submit(start_host, h, images, bundle, int(args.rows), int(args.mb)) for h in wave]
+                for f in futures:
+                    f.result()
     except BaseException as exc:
         down(args.lab, quiet=True)
         if isinstance(exc, LabError):
@@ -555,6 +595,8 @@ def write_inventory(lab: str, hosts: list[Host]) -> None:
             "agenta_env_file": ENV_FILE,
             "agenta_api_url": f"http://127.0.0.1:{h.port}",
         }
+        if h.db_owner:  # hosts with the same agenta_database_id share one database: it is migrated once
+            groups[h.group]["hosts"][h.name]["agenta_database_id"] = f"{h.lab}-{h.db_owner}"
     inv = {"all": {"vars": {"ansible_connection": "community.docker.docker",
                             "ansible_python_interpreter": "/usr/bin/python3",
                             "agenta_lab": lab},
@@ -579,7 +621,7 @@ def host_status(container: str) -> dict:
         if (layout == "g1") != (chain == "oss"):
             continue
         try:
-            rev = psql(container, db, f"SELECT string_agg(version_num, ',') FROM {table}")
+            rev = psql(labels.get(f"{LABEL}.db") or container, db, f"SELECT string_agg(version_num, ',') FROM {table}")
         except LabError:
             rev = ""
         if rev or table == "alembic_version":
@@ -647,7 +689,10 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--release", default=os.environ.get("RELEASE") or "v0.43.0")
     u.add_argument("--rows", default=os.environ.get("ROWS", "300"))
     u.add_argument("--mb", default=os.environ.get("MB", "0"))
-    u.add_argument("--port-base", default=os.environ.get("LAB_PORT_BASE", "18080"))
+    u.add_argument("--port-base", default=os.environ.get("LAB_PORT_BASE", "18080"),
+                   help="API ports are base+1, base+2, ...; 'auto' picks free ones")
+    u.add_argument("--shared-db", action="store_true", default=os.environ.get("SHARED_DB", "") not in ("", "0"),
+                   help="in each group with 2+ hosts, hosts 2.. use host 1's database")
     sub.add_parser("status")
     n = sub.add_parser("next", help="print the release an upgrade from --release goes to")
     n.add_argument("--release", default=os.environ.get("RELEASE") or "v0.43.0")
@@ -661,6 +706,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "up":
             plan_hosts(args.lab, args.staging, args.production, args.release, args.port_base)  # fail before any work
+            if args.port_base == "auto":
+                args.port_base = str(auto_port_base(int(args.staging) + int(args.production)))
         engine_ok()
         if args.cmd == "build":
             print(json.dumps(build_images(), indent=2))
