@@ -74,6 +74,7 @@ def parse_env_file(text, source="env file"):
         if value[:1] in ("'", '"'):
             quote = value[0]
             body = value[1:]
+            opened = index  # the line the quote opens on, for the error message
             # Quoted values may span lines.
             while True:
                 end = _closing_quote(body, quote)
@@ -82,7 +83,7 @@ def parse_env_file(text, source="env file"):
                 body += "\n" + lines[index]
                 index += 1
             if end < 0:
-                raise EnvFileError("Line %d of %s has an unterminated quote." % (index, source))
+                raise EnvFileError("Line %d of %s has an unterminated quote." % (opened, source))
             inner = body[:end]
             if quote == '"':
                 inner = _unescape(inner)

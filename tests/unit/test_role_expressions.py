@@ -1,5 +1,6 @@
-"""The pure expressions of the roles preflight and verify (roles/*/vars/main.yml), rendered with Ansible's own
-templar: env file parsing (database login, API port), chain verdicts, manifest row-count comparison."""
+"""The pure expressions of the role verify (roles/verify/vars/main.yml), rendered with Ansible's own templar: chain
+verdicts, manifest row-count comparison. The env file is read with the filters agenta.fleet.env_file and
+agenta.fleet.db_login (tests/unit/plugins/filter/test_env_file.py)."""
 
 from __future__ import annotations
 
@@ -24,37 +25,6 @@ def role_vars(role):
 def render(role, expr, **variables):
     templar = Templar(loader=DataLoader(), variables={**role_vars(role), "inventory_hostname": "web-1", **variables})
     return templar.template(trust_as_template("{{ %s }}" % expr))
-
-
-ENV_CASES = [
-    # (env file text, user, password, port)
-    ("POSTGRES_USER=alice\nPOSTGRES_PASSWORD=s3cret\nAGENTA_PORT=8080\n", "alice", "s3cret", "8080"),
-    # Quotes, `export`, comments; the last line of a name wins, as in Compose.
-    ("# POSTGRES_PASSWORD=commented\nexport POSTGRES_PASSWORD='first'\nPOSTGRES_PASSWORD=\"a b#c\"\n", "username",
-     "a b#c", "80"),
-    ("POSTGRES_PASSWORD=pa#ss # the password\n", "username", "pa#ss", "80"),
-    ("  POSTGRES_PASSWORD = spaced  \n", "username", "spaced", "80"),
-    # G1: only the URI carries the login (percent-encoded).
-    ("POSTGRES_URI=postgresql+asyncpg://bob:p%40ss%3Aw@postgres:5432/agenta_oss\n", "bob", "p@ss:w", "80"),
-    # G2/G3: the core URI; POSTGRES_PASSWORD wins over it.
-    ("POSTGRES_URI_CORE=postgresql+asyncpg://carol:uri@postgres:5432/agenta_oss_core\nPOSTGRES_PASSWORD=plain\n",
-     "carol", "plain", "80"),
-    # A URI without a password gives none.
-    ("POSTGRES_URI_CORE=postgresql://dave@postgres/agenta_oss_core\n", "username", "", "80"),
-    ("", "username", "", "80"),
-    # A name that only ends like ours is not ours.
-    ("MY_POSTGRES_PASSWORD=no\nPOSTGRES_PASSWORD_FILE=/run/x\n", "username", "", "80"),
-]
-
-
-@pytest.mark.parametrize("role", ["preflight", "verify"])
-@pytest.mark.parametrize("text,user,password,port", ENV_CASES)
-def test_env_file_login(role, text, user, password, port):
-    values = {f"__agenta_{role}_env_text": text}
-    assert render(role, f"__agenta_{role}_env_user", **values) == user
-    assert render(role, f"__agenta_{role}_env_password", **values) == password
-    if role == "verify":
-        assert render(role, "__agenta_verify_env_port", **values) == port
 
 
 def chain(name, current, *heads):

@@ -67,6 +67,8 @@ def test_env_file_bare_name_is_skipped():
     ("=value\n", "Line 1 of env file has an invalid variable name ''."),
     ("A=1\nnot a pair\n", "Line 2 of env file is not KEY=VALUE."),
     ('A="open\n', "Line 1 of env file has an unterminated quote."),
+    # The line the quote opens on, not the last line of the file it ran to.
+    ("A=1\nB='open\nC=3\nD=4\n", "Line 2 of env file has an unterminated quote."),
 ])
 def test_env_file_errors(text, message):
     with pytest.raises(common.EnvFileError) as info:
