@@ -20,12 +20,13 @@ INVENTORY   = lab/$(if $(filter lab,$(LAB)),inventory.yml,inventory-$(LAB).yml)
 COLLECTIONS = $(VENV)/collections
 PLAYBOOK    = ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(COLLECTIONS) $(VENV)/bin/ansible-playbook -i $(INVENTORY)
 
-.PHONY: help venv engine images collections lab-up lab-status lab-down lab-clean demo test unit integration lint sanity
+.PHONY: help venv engine images collections lab-up lab-status lab-down lab-clean demo test unit integration lint sanity molecule
 
 help:
 	@echo "make demo                      engine + lab (STAGING=$(STAGING) PRODUCTION=$(PRODUCTION) RELEASE=$(RELEASE)) + status"
 	@echo "make test                      unit tests, lint, integration tests on real lab hosts"
 	@echo "make lab-up|lab-status|lab-down|lab-clean   manage the lab fleet (LAB=$(LAB))"
+	@echo "make molecule                  every Molecule scenario (molecule test -s NAME), or SCENARIOS=\"default fleet\""
 
 $(VENV)/.installed: requirements.txt requirements-test.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -73,6 +74,18 @@ sanity: venv
 
 integration: venv engine images
 	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+# Molecule scenarios (molecule/<name>/): each `molecule test -s NAME` starts its own lab, converges, verifies
+# and takes the lab down; the wall time of each is printed, and the failed ones are named at the end.
+SCENARIOS ?= $(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+
+molecule: venv engine images collections
+	@failed=""; for s in $(SCENARIOS); do \
+	  start=$$(date +%s); \
+	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" molecule test -s "$$s" || failed="$$failed $$s"; \
+	  echo "molecule test -s $$s: $$(( $$(date +%s) - start )) s"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed scenarios:$$failed"; exit 1; fi
 
 test: venv engine images
 	$(PY) -m pytest -q --durations=15 tests/unit tests/integration $(PYTEST_ARGS)
