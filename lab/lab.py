@@ -704,10 +704,9 @@ def main(argv: list[str] | None = None) -> int:
             layout = release_info(args.release)["layout"]
             print(load_releases()["default_new"]["g1" if layout == "g1" else "g3"])
             return 0
-        if args.cmd == "up":
-            plan_hosts(args.lab, args.staging, args.production, args.release, args.port_base)  # fail before any work
-            if args.port_base == "auto":
-                args.port_base = str(auto_port_base(int(args.staging) + int(args.production)))
+        if args.cmd == "up":  # fail before any work; `auto` becomes one port base for good
+            hosts = plan_hosts(args.lab, args.staging, args.production, args.release, args.port_base, args.shared_db)
+            args.port_base = str(hosts[0].port - 1)
         engine_ok()
         if args.cmd == "build":
             print(json.dumps(build_images(), indent=2))
