@@ -36,6 +36,8 @@ import yaml
 LAB_DIR = Path(__file__).resolve().parent
 REPO = LAB_DIR.parent
 CACHE = Path(os.environ.get("AGENTA_LAB_CACHE", LAB_DIR / ".cache"))
+# Agenta's real API package of two releases (test data beside the project, never copied into it).
+REAL_DIR = Path(os.environ.get("AGENTA_REAL_DIR", REPO.parent / "shared" / "agenta-real"))
 LABEL = "agenta-lab"
 MIRROR = os.environ.get("AGENTA_LAB_MIRROR", "http://deb.debian.org/debian")
 SUITE = "bookworm"
@@ -95,11 +97,24 @@ CHAIN_DB = {c: (v["database"], v["version_table"]) for c, v in _REL["chains"].it
 SEEDS = {layout: [(REPO / s["file"], s["database"]) for s in seeds] for layout, seeds in _REL["seeds"].items()}
 
 
+def all_releases() -> dict:
+    """Stand-in and real releases by tag; a real one carries real=True."""
+    data = load_releases()
+    out = dict(data["releases"])
+    for tag, info in (data.get("real_releases") or {}).items():
+        out[tag] = {**info, "real": True}
+    return out
+
+
 def release_info(tag: str) -> dict:
-    releases = load_releases()["releases"]
+    releases = all_releases()
     if tag not in releases:
         raise LabError(f"Unknown release '{tag}'; the lab has {', '.join(releases)}.")
     return releases[tag]
+
+
+def seed_key(info: dict) -> str:
+    return ("real-" if info.get("real") else "") + info["layout"]
 
 
 REV_RE = re.compile(r'^revision\s*=\s*["\']([^"\']+)["\']', re.M)
@@ -199,15 +214,18 @@ def build_base() -> str:
 
 
 def wheelhouse(requirements: Path) -> Path:
+    """Wheels for the image's Python 3.11 (Debian bookworm, glibc 2.36), downloaded once per requirements file."""
     machine = platform.machine()
     dest = CACHE / f"wheels-{sha(requirements.read_bytes(), machine)}"
     if dest.is_dir():
         return dest
+    CACHE.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="wheels-", dir=CACHE))
-    log("downloading the wheelhouse for the api image")
+    log(f"downloading the wheelhouse of {requirements.name}")
+    platforms = [arg for v in range(17, 37) for arg in ("--platform", f"manylinux_2_{v}_{machine}")]
     run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--python-version", "3.11",
-         "--implementation", "cp", "--platform", f"manylinux2014_{machine}", "-r", str(requirements), "-d", str(tmp)],
-        timeout=600)
+         "--implementation", "cp", "--platform", f"manylinux2014_{machine}", *platforms, "-r", str(requirements),
+         "-d", str(tmp)], timeout=900)
     tmp.rename(dest)
     return dest
 
@@ -269,8 +287,52 @@ def app_tree(dest: Path, tag: str, info: dict) -> None:
     shutil.copy2(LAB_DIR / "standin" / "server.py", dest / "standin" / "server.py")
 
 
-def build_images() -> dict:
-    """Build every lab image that is missing; return their tags. Rebuilds only what changed."""
+def real_archive(info: dict) -> Path:
+    path = REAL_DIR / info["archive"]
+    if not path.is_file():
+        raise LabError(f"Agenta's real release archive {path} is missing; put ../shared/agenta-real beside the "
+                       f"checkout (or set AGENTA_REAL_DIR).")
+    return path
+
+
+def build_real_runtime(runtime: str) -> str:
+    """The API runtime plus the real releases' PyPI closure (offline from a wheelhouse) and postgresql-client
+    (the runner's nodes copy calls pg_dump). Its tag hashes the inputs, so a cached image needs no download."""
+    src = LAB_DIR / "images" / "api-real"
+    requirements = REAL_DIR / "requirements-g2-g3.txt"
+    if not requirements.is_file():
+        raise LabError(f"{requirements} is missing; put ../shared/agenta-real beside the checkout.")
+    tag = f"{LABEL}/api-real-runtime:{sha(tree_hash(src), requirements.read_bytes(), runtime)}"
+    if image_exists(tag):
+        return tag
+    ctx = build_context(src, {"wheels": wheelhouse(requirements), "requirements.txt": requirements})
+    try:
+        log("building api-real-runtime (the real releases' Python packages)")
+        docker_build(tag, ctx, RUNTIME=runtime)
+    finally:
+        shutil.rmtree(ctx, ignore_errors=True)
+    return tag
+
+
+def build_real_api(tag: str, info: dict, runtime: str) -> str:
+    """ghcr.io/agenta-ai/agenta-api:<tag> of a real release: the archive's api/oss at /app/oss."""
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        src = Path(tmp)
+        with tempfile.TemporaryDirectory(dir=CACHE) as unpacked:
+            run(["tar", "-xzf", str(real_archive(info)), "-C", unpacked], timeout=300)
+            top = next(Path(unpacked).iterdir())
+            shutil.copytree(top / "api" / "oss", src / "app" / "oss",
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests"))
+        (src / "app" / "standin").mkdir()
+        shutil.copy2(LAB_DIR / "standin" / "server.py", src / "app" / "standin" / "server.py")
+        shutil.copy2(LAB_DIR / "images" / "api" / "Dockerfile", src / "Dockerfile")
+        return build_from("agenta-api", src, runtime, prefix=f"{tag}-", RUNTIME=runtime, RELEASE=tag,
+                          LAYOUT=info["layout"])
+
+
+def build_images(real: bool = False) -> dict:
+    """Build every lab image that is missing; return their tags. Rebuilds only what changed. The real releases'
+    images are built only with real=True."""
     CACHE.mkdir(parents=True, exist_ok=True)
     images_dir = LAB_DIR / "images"
     base = build_base()
@@ -287,7 +349,13 @@ def build_images() -> dict:
             app_tree(src / "app", tag, info)
             api[tag] = build_from("agenta-api", src, runtime, prefix=f"{tag}-", RUNTIME=runtime, RELEASE=tag,
                                   LAYOUT=info["layout"])
-    return {"base": base, "postgres": postgres, "host": host, "runtime": runtime, "api": api}
+    images = {"base": base, "postgres": postgres, "host": host, "runtime": runtime, "api": api}
+    if real:
+        images["real_runtime"] = build_real_runtime(runtime)
+        for tag, info in all_releases().items():
+            if info.get("real"):
+                api[tag] = build_real_api(tag, info, images["real_runtime"])
+    return images
 
 
 # ------------------------------------------------------------------------------------------------- hosts
@@ -350,9 +418,10 @@ def image_bundle(images: dict) -> Path:
     """One tar of the images every lab host needs (saved once, loaded into each host's engine)."""
     refs = [images["postgres"], *images["api"].values()]
     ids = [out(["docker", "image", "inspect", "-f", "{{.Id}}", r]) for r in refs]
-    tar = CACHE / f"bundle-{sha(*refs, *ids)}.tar"
+    kind = "real" if any(r.startswith(f"{LABEL}/agenta-api:real-") for r in refs) else "std"
+    tar = CACHE / f"bundle-{kind}-{sha(*refs, *ids)}.tar"
     if not tar.is_file():
-        for old in CACHE.glob("bundle-*.tar"):
+        for old in CACHE.glob(f"bundle-{kind}-*.tar"):
             old.unlink()
         log("saving the image bundle for the hosts")
         run(["docker", "save", "-o", str(tar) + ".tmp", *refs], timeout=600)
@@ -362,8 +431,9 @@ def image_bundle(images: dict) -> Path:
 
 def ensure_host_images(h: Host, images: dict, bundle: Path) -> None:
     wanted = [images["postgres"], *images["api"].values()]
-    # A pooled cache may hold images of older builds or of tests: keep only what this lab wants.
-    want_ids = {out(["docker", "image", "inspect", "-f", "{{.Id}}", ref]) for ref in wanted}
+    # A pooled cache may hold images of older builds or of tests: keep only what this lab wants, and the real
+    # releases' images (large) while they are current on this machine.
+    want_ids = {out(["docker", "image", "inspect", "-f", "{{.Id}}", ref]) for ref in wanted + current_real_images()}
     have_ids = set(out(["docker", "exec", h.container, "docker", "images", "-aq", "--no-trunc"]).split())
     extra = sorted(have_ids - want_ids)
     if extra:
@@ -378,6 +448,13 @@ def ensure_host_images(h: Host, images: dict, bundle: Path) -> None:
         hx(h.container, "docker", "tag", src, dst)
 
 
+def current_real_images() -> list[str]:
+    """Tags of the real releases' images built from the current inputs (cheap: no build, no download)."""
+    refs = out(["docker", "images", "--filter", f"label={LABEL}", "--format", "{{.Repository}}:{{.Tag}}"]).split()
+    real = [t for t, info in all_releases().items() if info.get("real")]
+    return [r for r in refs if any(r.startswith(f"{LABEL}/agenta-api:{t}-") for t in real)]
+
+
 def write_file_in(container: str, path: str, content: str, mode: str = "0644") -> None:
     hx(container, "tee", path, input=content.encode())
     hx(container, "chmod", mode, path)
@@ -387,6 +464,8 @@ def env_file_text(h: Host, db_address: str = "") -> str:
     """The host's env file. A host that owns a shared database publishes its postgres on the lab network; a
     host that uses another host's database points every POSTGRES_URI* at that host's lab address."""
     example = (LAB_DIR / "compose" / COMPOSE_LAYOUT[h.layout] / "env.oss.gh.example").read_text()
+    if release_info(h.release).get("real"):
+        example += (LAB_DIR / "compose" / "real.env.oss.gh").read_text()
     text = re.sub(r"^AGENTA_API_IMAGE_TAG=.*$", f"AGENTA_API_IMAGE_TAG={h.release}", example, flags=re.M)
     if h.db_owner == h.name:
         text += "# This host's postgres is shared with other lab hosts (lab.py up --shared-db).\nPOSTGRES_BIND=0.0.0.0\n"
@@ -413,7 +492,7 @@ def psql(container: str, db: str, sql: str, *, host_tcp: bool = True) -> str:
 
 
 def seed(h: Host, rows: int, mb: int) -> None:
-    for script, db in SEEDS[h.layout]:
+    for script, db in SEEDS[seed_key(release_info(h.release))]:
         if os.environ.get("AGENTA_LAB_BREAK_SEED"):  # fault injection for the lab's own tests
             db = "no_such_database"
         with open(script, "rb") as fh:
@@ -562,7 +641,7 @@ def up(args) -> None:
             raise LabError(f"Port {h.port} on 127.0.0.1 is taken, so {h.name} cannot publish its API; "
                            f"choose another port base (LAB_PORT_BASE).")
     t0 = time.monotonic()
-    images = build_images()
+    images = build_images(real=bool(release_info(args.release).get("real")))
     bundle = image_bundle(images)
     log(f"images ready ({time.monotonic() - t0:.1f} s); starting {len(hosts)} host(s) at {args.release}")
     run(["docker", "network", "create", "--label", f"{LABEL}=1", "--label", f"{LABEL}.name={args.lab}",
@@ -597,7 +676,10 @@ def write_inventory(lab: str, hosts: list[Host]) -> None:
         }
         if h.db_owner:  # hosts with the same agenta_database_id share one database: it is migrated once
             groups[h.group]["hosts"][h.name]["agenta_database_id"] = f"{h.lab}-{h.db_owner}"
+    # Pipelining: one docker exec per task instead of three (a third to a half of a playbook's time here); the
+    # collection does not depend on it.
     inv = {"all": {"vars": {"ansible_connection": "community.docker.docker",
+                            "ansible_pipelining": True,
                             "ansible_python_interpreter": "/usr/bin/python3",
                             "agenta_lab": lab},
                    "children": groups}}
@@ -682,7 +764,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lab.py", description=__doc__.splitlines()[0])
     p.add_argument("--lab", default=os.environ.get("LAB", "lab"), help="lab name (default: lab)")
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("build")
+    b = sub.add_parser("build")
+    b.add_argument("--real", action="store_true", help="also the images of Agenta's real releases")
     u = sub.add_parser("up")
     u.add_argument("--staging", default=os.environ.get("STAGING", "2"))
     u.add_argument("--production", default=os.environ.get("PRODUCTION", "2"))
@@ -701,15 +784,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         if args.cmd == "next":
-            layout = release_info(args.release)["layout"]
-            print(load_releases()["default_new"]["g1" if layout == "g1" else "g3"])
+            info = release_info(args.release)
+            print(info.get("next") or load_releases()["default_new"]["g1" if info["layout"] == "g1" else "g3"])
             return 0
         if args.cmd == "up":  # fail before any work; `auto` becomes one port base for good
             hosts = plan_hosts(args.lab, args.staging, args.production, args.release, args.port_base, args.shared_db)
             args.port_base = str(hosts[0].port - 1)
         engine_ok()
         if args.cmd == "build":
-            print(json.dumps(build_images(), indent=2))
+            print(json.dumps(build_images(real=args.real), indent=2))
         elif args.cmd == "up":
             up(args)
         elif args.cmd == "status":

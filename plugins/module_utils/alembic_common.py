@@ -191,6 +191,8 @@ def build_spec(params, action, check, holder):
         "allow_irreversible": bool(params.get("allow_irreversible")),
         "lock_timeout": params.get("lock_timeout", 300),
         "holder": holder,
+        "release_runner": bool(params.get("release_runner", True)),
+        "timeout": params.get("timeout", 600),
     }
 
 
@@ -206,3 +208,115 @@ def planned_after(chain):
     if chain.get("pending"):
         return chain.get("target") or chain.get("before")
     return chain.get("before")
+
+
+# -- output noise ------------------------------------------------------------------------------
+#
+# Importing Agenta's modules (env.py does) prints library noise around Alembic's lines: Python warnings
+# raised inside site-packages (pydantic's "Field name ... shadows an attribute"), and LiteLLM's messages
+# about fetching its model price list. filter_output() drops those blocks and keeps everything else:
+# Alembic's lines, errors and tracebacks, and what the migrations print themselves.
+
+_WARNING_HEADER = re.compile(r"^(?P<path>.+?):\d+: (?P<category>[A-Za-z_]\w*): ")
+_LIBRARY_PATHS = ("site-packages", "dist-packages", "<frozen ")
+_PRICE_LIST_MARKERS = ("model cost map", "model_prices_and_context_window")
+_PRICE_LIST_END = "Falling back to local backup"
+_BLOCK_LINES = 8  # a noise block never runs longer than this
+# Agenta's own structured log lines at import time ("2026-12-02T07:59:58.289Z [INFO.] Outbound egress is in
+# restricted mode ... [agenta.sdk.utils.net]"), with or without colours: INFO and DEBUG are noise here; warnings
+# and errors stay.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_AGENTA_INFO = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z \[(INFO|DEBUG)\.*\] ")
+
+
+def _is_alembic_line(line):
+    return "[alembic" in line or line.lstrip().startswith(("Running upgrade", "Running downgrade"))
+
+
+def _is_library_warning(line):
+    """A warnings.showwarning() header ('<file>:<line>: <Category>: message') raised inside a library."""
+    match = _WARNING_HEADER.match(line)
+    return bool(match) and any(part in match.group("path") for part in _LIBRARY_PATHS)
+
+
+def _is_price_list_message(line):
+    return "litellm" in line.lower() and any(marker in line for marker in _PRICE_LIST_MARKERS)
+
+
+def _block_end(lines, start, is_last):
+    """Index of the last line of a noise block opened at lines[start]: the first following line (within
+    _BLOCK_LINES, before any Alembic line) for which is_last(line) holds; start itself when there is none."""
+    for index in range(start + 1, min(len(lines), start + 1 + _BLOCK_LINES)):
+        if _is_alembic_line(lines[index]):
+            break
+        if is_last(lines[index]):
+            return index
+    return start
+
+
+def filter_output(text):
+    """Alembic's output without the import noise of Agenta's libraries (see above)."""
+    if not text:
+        return text
+    lines = text.splitlines()
+    kept, index = [], 0
+    while index < len(lines):
+        line = lines[index]
+        if _is_library_warning(line):
+            # The message may span lines; the block ends with the indented source line warnings prints.
+            index = _block_end(lines, index, lambda later: later[:1] in (" ", "\t")) + 1
+            continue
+        if _is_price_list_message(line):
+            if _PRICE_LIST_END not in line:
+                index = _block_end(lines, index, lambda later: _PRICE_LIST_END in later)
+            index += 1
+            continue
+        if _AGENTA_INFO.match(_ANSI.sub("", line)):
+            index += 1
+            continue
+        if line.strip() == "warnings.warn(":
+            index += 1
+            continue
+        kept.append(line)
+        index += 1
+    return "\n".join(kept) + ("\n" if text.endswith("\n") and kept else "")
+
+
+def shape_output(entry, verbose):
+    """Filter entry['output'] in place; keep the unfiltered text as output_full only when verbose."""
+    if entry is None:
+        return
+    full = entry.get("output") or ""
+    entry["output"] = filter_output(full)
+    if verbose:
+        entry["output_full"] = full
+    else:
+        entry.pop("output_full", None)
+
+
+# -- alembic_migration_info ----------------------------------------------------------------------
+
+
+def pending_total(chains):
+    """Revisions pending over all chains; None when one chain's pending cannot be told."""
+    if any(chain.get("pending") is None for chain in chains):
+        return None
+    return sum(len(chain["pending"]) for chain in chains)
+
+
+def info_summary(chains):
+    """One sentence on where the chains stand. chains: the module's entries (name, current, pending, unknown)."""
+    unknown = [c for c in chains if c.get("pending") is None and c.get("unknown")]
+    if unknown:
+        return ("The database is at a revision this image does not know (%s): migrate with the image of the "
+                "release that wrote it, or a newer one." % ", ".join(
+                    "chain %s at %s" % (c["name"], ", ".join(c["unknown"])) for c in unknown))
+    undecided = [c["name"] for c in chains if c.get("pending") is None]
+    if undecided:
+        return "Chain %s has several heads in this image, so what is pending cannot be told." % ", ".join(undecided)
+    behind = [c for c in chains if c.get("pending")]
+    if not behind:
+        return "Every chain is at its head in this image; nothing is pending."
+    total = pending_total(chains)
+    return "%d revision%s pending: %s." % (total, " is" if total == 1 else "s are",
+                                           ", ".join("%d in %s" % (len(c["pending"]), c["name"]) for c in behind))

@@ -104,8 +104,9 @@ def run_driver(params, spec):
         raise RunError("The migration driver in %s exited with code %s without a result: %s"
                        % (where, code, reason.rstrip(".") + "."), stderr=mask(_text(err), secrets))
     # Belt and braces: mask again with what we know on this side.
-    for chain in result.get("chains") or []:
-        chain["output"] = mask(chain.get("output") or "", secrets)
+    for entry in list(result.get("chains") or []) + [result.get("runner") or {}]:
+        if "output" in entry:
+            entry["output"] = mask(entry.get("output") or "", secrets)
     if result.get("error"):
         result["error"] = mask(result["error"], secrets)
     result["where"] = where

@@ -26,7 +26,23 @@ description:
   - Refuses, with one sentence and no change, a chain with several heads, a revision whose down_revision is
     itself, an unknown revision id, a C(*_oss) chain whose legacy chain is not parked (unless it is parked
     earlier in the same run), a downgrade to C(head) (a silent no-op in Alembic), and a downgrade through a
-    revision whose downgrade raises C(NotImplementedError) or does nothing (unless O(allow_irreversible)).
+    revision whose downgrade raises C(NotImplementedError), does nothing, or is lossy (unless
+    O(allow_irreversible)).
+  - A downgrade is lossy when the revision's upgrade destroyed or rewrote existing data (C(op.drop_table),
+    C(op.drop_column), or SQL with C(DROP TABLE), C(DROP COLUMN), C(TRUNCATE), C(DELETE FROM) or C(UPDATE) of
+    existing columns), since its downgrade can at best re-create the table or column empty. Revision files
+    are read statically, with the helpers they import from Agenta's packages, never imported.
+  - Before anything runs (check mode too), RV(destructive) lists what the pending revisions will drop, truncate,
+    delete or rewrite, with the rows those tables hold now.
+  - An upgrade counts the rows of every table of the databases it migrates before and after, and returns the
+    tables that appeared, disappeared or changed their row count in RV(tables_changed), with the revision that
+    did it.
+  - After the chains reached their heads, still holding the lock, an upgrade runs the release's own runner
+    (C(python -m oss.databases.postgres.migrations.runner), EE C(ee.databases...), what Agenta's compose service
+    C(alembic) runs), because it does more than Alembic (it copies the C(nodes) table from core to tracing and
+    truncates it in core). See O(release_runner).
+  - The driver sets C(LITELLM_LOCAL_MODEL_COST_MAP=True) unless the environment sets it, so that importing
+    Agenta's modules does not try to fetch LiteLLM's price list from the network.
   - When a revision fails, the module fails naming it and the revision the chain stands at afterwards.
 author:
   - Agenta fleet maintainers (@agenta-fleet)
@@ -57,7 +73,8 @@ options:
     default: {}
   allow_irreversible:
     description:
-      - Let a downgrade run through revisions whose downgrade does nothing (their changes stay) or raises
+      - Let a downgrade run through revisions whose downgrade does nothing (their changes stay), is lossy (it
+        runs, but the data the upgrade destroyed or rewrote does not come back) or raises
         C(NotImplementedError) (the run then fails at that revision, as Alembic does).
       - Without it such a downgrade is refused before anything runs. Restoring a backup is usually the
         right way back.
@@ -68,10 +85,23 @@ options:
       - Seconds to wait for another migration run on the same database to finish. Must be below O(timeout).
     type: int
     default: 300
+  release_runner:
+    description:
+      - With O(state=upgraded), after the chains reached their heads, run the release's own runner
+        (C(python -m oss.databases.postgres.migrations.runner), or C(ee.databases.postgres.migrations.runner) in
+        an EE image) in the container, from C(/app) with the container's environment, under the same lock and
+        within O(timeout). It runs whenever the image has that module (G2 and G3; G1 has none), also when no
+        revision was pending, so that a run after a failed runner completes its steps.
+      - Not run in check mode, for a downgrade, or when O(chains) or O(targets) limit the run (the runner brings
+        every chain to its head). RV(runner) says what ran and why not.
+      - Its failure fails the module.
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
-    description: Reports the revisions that would be applied or reverted per chain, and changes nothing.
+    description: Reports the revisions that would be applied or reverted per chain, and what they would destroy
+      (RV(destructive)), and changes nothing.
   diff_mode:
     support: full
     description: "Shows one line C(<chain>: <revision>) per chain, before and after."
@@ -129,6 +159,121 @@ where:
   returned: when the driver ran
   type: str
   sample: container agenta-oss-gh-api-1
+destructive:
+  description:
+    - What the pending revisions of an upgrade will destroy or rewrite, read from their files before anything
+      runs (also in check mode); one entry per revision, table and action. Empty when nothing pending destroys
+      data; null for a downgrade or when the plan was refused.
+  returned: when the driver ran
+  type: list
+  elements: dict
+  contains:
+    chain:
+      description: Chain of the revision.
+      type: str
+      sample: core
+    revision:
+      description: The pending revision.
+      type: str
+      sample: 3d4e5f6a7b8c
+    database:
+      description: Name of the chain's database (C(current_database())).
+      type: str
+      sample: agenta_oss_core
+    table:
+      description: Table affected (C(schema.table) outside schema C(public)).
+      type: str
+      sample: app_db
+    action:
+      description: V(drop), V(truncate), V(delete) (rows), V(drop_column) or V(rewrite) (rows UPDATEd).
+      type: str
+      sample: drop
+    column:
+      description: The column, for V(drop_column); null otherwise.
+      type: str
+      sample: null
+    rows:
+      description: Exact row count of the table now; null when the table does not exist (yet).
+      type: int
+      sample: 12
+tables_changed:
+  description:
+    - After an upgrade (not in check mode), the tables of the migrated databases that were dropped or created or
+      whose exact row count changed, counted before the chains and after the chains and the release's runner.
+      Empty when nothing changed; null for a downgrade, in check mode, or when nothing ran.
+  returned: when the driver ran
+  type: list
+  elements: dict
+  contains:
+    database:
+      description: Database name.
+      type: str
+      sample: agenta_oss_core
+    table:
+      description: Table (C(schema.table) outside schema C(public)).
+      type: str
+      sample: app_db
+    rows_before:
+      description: Rows before the run; null when the table did not exist.
+      type: int
+      sample: 12
+    rows_after:
+      description: Rows after the run; null when the table was dropped.
+      type: int
+      sample: null
+    change:
+      description: V(dropped), V(created), V(fewer) or V(more).
+      type: str
+      sample: dropped
+    by:
+      description:
+        - What changed it. The revision during which a table disappeared or appeared (seen through the
+          migration's own connection); for fewer rows, the applied revisions whose files delete from or truncate
+          the table; otherwise the applied range, C(chain <name> (<first>..<last>)). V(runner) for changes made
+          by the release's runner. Several causes are joined with C(, ).
+        - C(unknown (no revision ran on this database)) for a change no revision explains, such as rows a running
+          API wrote meanwhile (counts are exact snapshots of the whole database).
+      type: str
+      sample: 3d4e5f6a7b8c
+runner:
+  description: The release's runner of an upgrade (see O(release_runner)); null for a downgrade.
+  returned: when the driver ran
+  type: dict
+  contains:
+    command:
+      description: The command, without secrets; null when the image has no runner.
+      type: str
+      sample: /usr/local/bin/python -m oss.databases.postgres.migrations.runner
+    ran:
+      description: Whether it ran.
+      type: bool
+      sample: true
+    rc:
+      description: Exit status; null when it did not run or timed out.
+      type: int
+      sample: 0
+    duration:
+      description: Seconds it ran; null when it did not run.
+      type: float
+      sample: 11.2
+    output:
+      description: Its output (stdout and stderr), passwords masked, without library noise (as RV(chains[].output)).
+      type: str
+      sample: "runner: done"
+    output_full:
+      description: Its unfiltered output.
+      returned: at verbosity 1 or more (C(-v))
+      type: str
+    note:
+      description: Why it did not run, or a failure it printed while exiting 0; null otherwise.
+      type: str
+      sample: "Check mode: the release's runner would run after the chains."
+notes:
+  description: Remarks of the run, for example a database whose rows could not be counted.
+  returned: when the driver ran
+  type: list
+  elements: str
+  sample: []
 lock_wait:
   description:
     - Seconds spent waiting for the migration lock of the databases; null when no lock was needed (check mode,
@@ -186,20 +331,32 @@ chains:
       type: float
       sample: 0.41
     output:
-      description: Alembic's output for this chain, passwords masked.
+      description:
+        - Alembic's output for this chain, passwords masked, without the import noise of Agenta's libraries
+          (Python warnings raised in site-packages such as pydantic's, LiteLLM's price-list messages). Alembic's
+          lines, errors, tracebacks and what the migrations print are kept.
       type: str
       sample: "INFO  [alembic.runtime.migration] Running upgrade c05500000001 -> c05500000002, rewrite rows"
+    output_full:
+      description: The unfiltered output, passwords masked.
+      returned: at verbosity 1 or more (C(-v))
+      type: str
     note:
       description: Remark about the chain, if any.
       type: str
       sample: null
+    unknown:
+      description: Revisions the database holds that this image does not know (the run is then refused).
+      type: list
+      elements: str
+      sample: []
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import (
-    build_spec, diff_text, planned_after, validate)
+    build_spec, diff_text, planned_after, shape_output, validate)
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_runner import (
     RunError, holder_label, location_argument_spec, require_docker, run_driver)
 
@@ -212,6 +369,7 @@ def main():
         targets=dict(type="dict", default={}),
         allow_irreversible=dict(type="bool", default=False),
         lock_timeout=dict(type="int", default=300),
+        release_runner=dict(type="bool", default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
@@ -230,6 +388,10 @@ def main():
         module.fail_json(msg=exc.msg, changed=False, chains=[], **exc.extra)
 
     chains = result.get("chains") or []
+    verbose = module._verbosity >= 1
+    for chain in chains:
+        shape_output(chain, verbose)
+    shape_output(result.get("runner"), verbose)
     if module.check_mode:
         for chain in chains:
             chain["after"] = planned_after(chain)
@@ -239,7 +401,9 @@ def main():
     else:
         changed = bool(result.get("changed"))
     out = dict(changed=changed, layout=result.get("layout"), edition=result.get("edition"),
-               where=result.get("where"), lock_wait=result.get("lock_wait"), chains=chains)
+               where=result.get("where"), lock_wait=result.get("lock_wait"), chains=chains,
+               destructive=result.get("destructive"), tables_changed=result.get("tables_changed"),
+               runner=result.get("runner"), notes=result.get("notes") or [])
     if module._diff:
         out["diff"] = dict(before=diff_text(chains, "before"), after=diff_text(chains, "after"))
     if result.get("error"):

@@ -14,6 +14,10 @@ description:
     in the image, and the revisions still pending. Changes nothing.
   - Runs inside the API container (C(docker exec)) or in a one-shot container of an image, in one Python
     process, as M(agenta.fleet.alembic_migration) does. Use the new image to see what it would apply.
+  - Lists in RV(destructive) what the pending revisions would drop, truncate, delete or rewrite, with the rows
+    those tables hold now, read statically from the revision files.
+  - When the database is at a revision the image does not know (renumbered or branch builds, or an image older
+    than the database), that chain's pending and RV(pending_total) are null and RV(summary) says so.
 author:
   - Agenta fleet maintainers (@agenta-fleet)
 extends_documentation_fragment:
@@ -84,10 +88,53 @@ revisions:
   type: dict
   sample: {core: park00000000, core_oss: c05500000001, tracing: park00000000, tracing_oss: 7a5500000001}
 pending_total:
-  description: Number of revisions pending over all chains.
+  description:
+    - Number of revisions pending over all chains; null when a chain's pending cannot be told (the database is
+      at a revision the image does not know, or the chain has several heads).
   returned: always
   type: int
   sample: 3
+summary:
+  description: One sentence on where the chains stand.
+  returned: always
+  type: str
+  sample: "3 revisions are pending: 2 in core_oss, 1 in tracing_oss."
+destructive:
+  description:
+    - What the pending revisions would destroy or rewrite, one entry per revision, table and action; the same
+      entries as RV(agenta.fleet.alembic_migration#module:destructive).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    chain:
+      description: Chain of the revision.
+      type: str
+      sample: core
+    revision:
+      description: The pending revision.
+      type: str
+      sample: 3d4e5f6a7b8c
+    database:
+      description: Name of the chain's database (C(current_database())).
+      type: str
+      sample: agenta_oss_core
+    table:
+      description: Table affected (C(schema.table) outside schema C(public)).
+      type: str
+      sample: app_db
+    action:
+      description: V(drop), V(truncate), V(delete) (rows), V(drop_column) or V(rewrite) (rows UPDATEd).
+      type: str
+      sample: drop
+    column:
+      description: The column, for V(drop_column); null otherwise.
+      type: str
+      sample: null
+    rows:
+      description: Exact row count of the table now; null when the table does not exist (yet).
+      type: int
+      sample: 12
 chains:
   description: One entry per chain, in Agenta's run order.
   returned: always
@@ -130,7 +177,8 @@ chains:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
-from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import build_spec, validate
+from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import (
+    build_spec, info_summary, pending_total, validate)
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_runner import (
     RunError, holder_label, location_argument_spec, require_docker, run_driver)
 
@@ -160,9 +208,11 @@ def main():
             pending, note = None, "the chain has %d heads" % len(chain["heads"])
         chains.append(dict(name=chain["name"], config=chain.get("config"), version_table=chain.get("version_table"),
                            current=chain.get("before"), heads=chain.get("heads") or [], pending=pending, note=note))
+    unknown = dict((chain["name"], chain.get("unknown") or []) for chain in result.get("chains") or [])
+    summary = info_summary([dict(chain, unknown=unknown.get(chain["name"])) for chain in chains])
     out = dict(changed=False, layout=result.get("layout"), edition=result.get("edition"), where=result.get("where"),
                chains=chains, revisions=dict((c["name"], c["current"] or "base") for c in chains),
-               pending_total=sum(len(c["pending"] or []) for c in chains))
+               pending_total=pending_total(chains), summary=summary, destructive=result.get("destructive") or [])
     if result.get("error"):
         module.fail_json(msg=result["error"], **out)
     module.exit_json(**out)

@@ -123,3 +123,32 @@ def test_g3_rollback_by_downgrade_is_refused_when_a_step_is_irreversible(g3, tmp
     assert "Refusing to downgrade chain tracing_oss through 7a5500000002: its downgrade does nothing" in run.stdout, \
         run.stdout[-3000:]
     assert snapshot(g3, "production-1") == before
+
+
+def test_g3_release_that_drops_a_table_is_acknowledged_verified_and_rolled_back(g3, tmp_path):
+    """Stand-in v0.114.0 drops evaluation_scenarios (rows and all), the class of Agenta's v0.113.0: --check names
+    the table and its rows, the run is refused without agenta_accept_data_loss, runs with it, verify reports the
+    drop as the release's intent, and the rollback brings the table and its rows back."""
+    host = "staging-1"
+    count = lambda: g3.psql(host, "agenta_oss_core", "SELECT count(*) FROM evaluation_scenarios")  # noqa: E731
+    rows, before = count(), snapshot(g3, host)
+    assert int(rows) > 0 and before[0] == G3_NEW_REVS
+    extra = {"agenta_target_tag": "v0.114.0", "agenta_report_dir": str(tmp_path)}
+    run = g3.playbook(PLAYBOOKS / "upgrade-agenta.yml", limit=host, check=True, extra_vars=extra)
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr
+    entry = {e["host"]: e for e in latest_report(tmp_path, "upgrade")[0]["hosts"]}[host]
+    assert entry["data_loss"] == [f"agenta_oss_core.evaluation_scenarios: {rows} rows, dropped by c05500000004 (chain core_oss)"]
+    assert entry["deletes"] == f"1 table, {rows} rows"
+    run = g3.playbook(PLAYBOOKS / "upgrade-agenta.yml", limit=host, extra_vars=extra)
+    assert run.rc != 0 and "-e agenta_accept_data_loss=true" in run.stdout
+    assert snapshot(g3, host) == before and count() == rows
+    run = g3.playbook(PLAYBOOKS / "upgrade-agenta.yml", limit=host, extra_vars={**extra, "agenta_accept_data_loss": True})
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr
+    assert g3.revision(host, "core_oss") == "c05500000004"
+    assert g3.psql(host, "agenta_oss_core", "SELECT to_regclass('evaluation_scenarios') IS NULL") == "t"
+    entry = {e["host"]: e for e in latest_report(tmp_path, "upgrade")[0]["hosts"]}[host]
+    assert entry["outcome"] == "upgraded"
+    assert f"agenta_oss_core.evaluation_scenarios: {rows} rows before, dropped by c05500000004" in entry["message"]
+    run = g3.playbook(PLAYBOOKS / "rollback-agenta.yml", limit=host, extra_vars={"agenta_report_dir": str(tmp_path)})
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr
+    assert snapshot(g3, host) == before and count() == rows

@@ -98,7 +98,7 @@ def test_expected_order(trees):
     assert linear_order(trees["oss"]) == [f"1a000000000{i}" for i in range(1, 8)]
     assert linear_order(trees["core"]) == [f"c0de0000000{i}" for i in range(1, 5)] + ["park00000000"]
     assert linear_order(trees["tracing"]) == ["7ace00000001", "7ace00000002", "park00000000"]
-    assert linear_order(trees["core_oss"]) == [f"c0550000000{i}" for i in range(1, 4)]
+    assert linear_order(trees["core_oss"]) == [f"c0550000000{i}" for i in range(1, 5)]
     assert linear_order(trees["tracing_oss"]) == ["7a5500000001", "7a5500000002"]
 
 
@@ -117,7 +117,8 @@ def test_downgrade_kinds(trees):
 def test_release_heads_exist(trees, releases):
     assert releases["default_old"] == {"g1": "v0.43.0", "g3": "v0.104.0"}
     assert releases["default_new"] == {"g1": "v0.44.4", "g3": "v0.113.0"}
-    assert set(releases["releases"]) == {"v0.43.0", "v0.44.4", "v0.44.5", "v0.103.0", "v0.104.0", "v0.113.0"}
+    assert set(releases["releases"]) == {"v0.43.0", "v0.44.4", "v0.44.5", "v0.103.0", "v0.104.0", "v0.113.0",
+                                        "v0.114.0"}
     for tag, release in releases["releases"].items():
         layout = release["layout"]
         assert set(release["heads"]) == RELEASE_LAYOUT_CHAINS[layout], tag

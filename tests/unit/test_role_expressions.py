@@ -90,15 +90,3 @@ def test_manifest_tables_may_be_a_list():
     assert expected == {"agenta_oss_tracing.spans": 7, "agenta_oss_tracing.traces": 3}
     assert render("verify", "__agenta_verify_tables_by_db", __agenta_verify_expected=expected) == {
         "agenta_oss_tracing": ["spans", "traces"]}
-
-
-@pytest.mark.parametrize("actual,shortfalls", [
-    ({"a.x": 5, "a.y": 2, "b.z": 0}, []),
-    ({"a.x": 6, "a.y": 3, "b.z": 1}, []),                       # more rows is fine
-    ({"a.x": 4, "a.y": 2, "b.z": 0}, [["a.x", 4, 5]]),
-    ({"a.x": 5, "b.z": 0}, [["a.y", None, 2]]),                  # a missing table counts as none
-    ({}, [["a.x", None, 5], ["a.y", None, 2], ["b.z", None, 0]]),
-])
-def test_shortfalls(actual, shortfalls):
-    assert render("verify", "__agenta_verify_shortfalls", __agenta_verify_expected={"a.x": 5, "a.y": 2, "b.z": 0},
-                  __agenta_verify_actual=actual) == shortfalls

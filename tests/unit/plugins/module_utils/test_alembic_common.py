@@ -186,3 +186,108 @@ def test_validate_lock_timeout_below_timeout():
     assert common.validate(params(lock_timeout=600, timeout=600), "upgrade") == (
         "lock_timeout (600 s) must be below timeout (600 s), which bounds the whole run.")
     assert common.validate(params(lock_timeout=600, timeout=600), "info") is None
+
+
+def test_build_spec_carries_runner_switch_and_timeout():
+    spec = common.build_spec(params(release_runner=False, timeout=900), "upgrade", False, "me")
+    assert spec["release_runner"] is False and spec["timeout"] == 900
+    assert common.build_spec(params(), "upgrade", False, "me")["release_runner"] is True
+
+
+# -- output noise --------------------------------------------------------------------------------
+
+SITE = "/usr/local/lib/python3.11/site-packages"
+NOISY = f"""\
+{SITE}/pydantic/_internal/_fields.py:198: UserWarning: Field name "schema" in "WorkflowRevisionData" shadows an attribute in parent "BaseModel"
+  warnings.warn(
+{SITE}/pydantic/_internal/_config.py:345: UserWarning: Valid config keys have changed in V2:
+* 'orm_mode' has been renamed to 'from_attributes'
+  warnings.warn(message, UserWarning)
+{SITE}/agenta/sdk/utils/x.py:12: DeprecationWarning: pkg_resources is deprecated as an API
+  import pkg_resources
+12:01:02 - LiteLLM:WARNING: get_model_cost_map.py:271 - LiteLLM: Failed to fetch remote model cost map from https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json: The read operation timed out. Falling back to local backup.
+LiteLLM: Failed to fetch remote model cost map from
+https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json:
+Using SOCKS proxy, but the 'socksio' package is not installed.
+Falling back to local backup.
+INFO  [alembic.runtime.migration] Context impl PostgresqlImpl.
+INFO  [alembic.runtime.migration] Will assume transactional DDL.
+INFO  [alembic.runtime.migration] Running upgrade 1b2c3d4e5f6a -> 3d4e5f6a7b8c, drop legacy app-centric tables
+/app/oss/databases/postgres/migrations/core/versions/x.py:20: UserWarning: our own warning stays
+  warnings.warn("our own warning stays")
+Backfilled 41 workflow revisions.
+Traceback (most recent call last):
+  File "/app/oss/databases/postgres/migrations/core/versions/0a1b2c3d4e5f_x.py", line 60, in upgrade
+    raise RuntimeError("resolve them manually before re-running this migration")
+RuntimeError: resolve them manually before re-running this migration
+"""
+
+
+def test_filter_output_drops_library_noise_only():
+    assert common.filter_output(NOISY) == """\
+INFO  [alembic.runtime.migration] Context impl PostgresqlImpl.
+INFO  [alembic.runtime.migration] Will assume transactional DDL.
+INFO  [alembic.runtime.migration] Running upgrade 1b2c3d4e5f6a -> 3d4e5f6a7b8c, drop legacy app-centric tables
+/app/oss/databases/postgres/migrations/core/versions/x.py:20: UserWarning: our own warning stays
+  warnings.warn("our own warning stays")
+Backfilled 41 workflow revisions.
+Traceback (most recent call last):
+  File "/app/oss/databases/postgres/migrations/core/versions/0a1b2c3d4e5f_x.py", line 60, in upgrade
+    raise RuntimeError("resolve them manually before re-running this migration")
+RuntimeError: resolve them manually before re-running this migration
+"""
+
+
+def test_filter_output_keeps_alembic_lines_after_a_warning_without_source_line():
+    text = (SITE + "/x.py:1: UserWarning: no source line follows\n"
+            "INFO  [alembic.runtime.migration] Running upgrade  -> a1\n")
+    assert common.filter_output(text) == "INFO  [alembic.runtime.migration] Running upgrade  -> a1\n"
+    assert common.filter_output("") == "" and common.filter_output(None) is None
+
+
+def test_shape_output_keeps_full_text_only_when_verbose():
+    entry = {"output": NOISY}
+    common.shape_output(entry, verbose=False)
+    assert "LiteLLM" not in entry["output"] and "output_full" not in entry
+    entry = {"output": NOISY}
+    common.shape_output(entry, verbose=True)
+    assert entry["output_full"] == NOISY and "pydantic" not in entry["output"]
+    common.shape_output(None, verbose=True)  # no runner: nothing to do
+
+
+# -- alembic_migration_info ----------------------------------------------------------------------
+
+
+def test_pending_total_and_summary():
+    chains = [{"name": "core", "current": "park00000000", "pending": []},
+              {"name": "core_oss", "current": "oss000000020", "pending": ["oss000000021", "oss000000022"]},
+              {"name": "tracing_oss", "current": "oss000000004", "pending": ["oss000000005"]}]
+    assert common.pending_total(chains) == 3
+    assert common.info_summary(chains) == "3 revisions are pending: 2 in core_oss, 1 in tracing_oss."
+    assert common.info_summary(chains[:1] + chains[2:]) == "1 revision is pending: 1 in tracing_oss."
+    assert common.info_summary(chains[:1]) == "Every chain is at its head in this image; nothing is pending."
+
+
+def test_unknown_revision_makes_pending_total_null():
+    chains = [{"name": "core", "current": "park00000000", "pending": []},
+              {"name": "core_oss", "current": "oss000000023", "pending": None, "unknown": ["oss000000023"]}]
+    assert common.pending_total(chains) is None
+    assert common.info_summary(chains) == (
+        "The database is at a revision this image does not know (chain core_oss at oss000000023): migrate with "
+        "the image of the release that wrote it, or a newer one.")
+    two_heads = [{"name": "oss", "current": "a", "pending": None, "unknown": []}]
+    assert common.pending_total(two_heads) is None
+    assert common.info_summary(two_heads) == (
+        "Chain oss has several heads in this image, so what is pending cannot be told.")
+
+
+def test_filter_output_drops_agentas_import_time_info_lines():
+    """Seen on Agenta's real v0.113.0: its structlog INFO lines at import go, a warning of the same shape stays."""
+    text = ("2026-12-02T07:59:58.289Z \x1b[38;5;70m[INFO.]\x1b[0m Outbound egress is in restricted mode: http and "
+            "private/loopback targets are blocked. \x1b[38;5;245m[agenta.sdk.utils.net]\x1b[0m \n"
+            "INFO  [alembic.runtime.migration] Running upgrade 1b2c3d4e5f6a -> 3d4e5f6a7b8c, drop legacy tables\n"
+            "2026-12-02T08:00:01.606Z [INFO.] [access-controls] roles=defaults [oss.src.core.access.controls]\n"
+            "2026-12-02T08:00:01.700Z [WARN.] projects without organization [oss.src.core]\n")
+    assert common.filter_output(text) == (
+        "INFO  [alembic.runtime.migration] Running upgrade 1b2c3d4e5f6a -> 3d4e5f6a7b8c, drop legacy tables\n"
+        "2026-12-02T08:00:01.700Z [WARN.] projects without organization [oss.src.core]\n")

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tarfile
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -107,6 +109,7 @@ class FakeDatabase(object):
 
     state = {}
     locks = []
+    rows = {}  # database name -> {table: rows}
 
     def __init__(self, url, appname, timeout=10):
         self.url = url
@@ -114,6 +117,12 @@ class FakeDatabase(object):
 
     def current(self, table):
         return list(self.state.get((self.dbname, table), []))
+
+    def count_rows(self, table):
+        return self.rows.get(self.dbname, {}).get(table)
+
+    def table_counts(self):
+        return dict(self.rows.get(self.dbname, {}))
 
     def try_lock(self):
         FakeDatabase.locks.append(self.dbname)
@@ -136,6 +145,7 @@ class FakeDatabase(object):
 def fakedb(drv, monkeypatch):
     FakeDatabase.state = {}
     FakeDatabase.locks = []
+    FakeDatabase.rows = {}
     drv["Database"] = FakeDatabase
     for var in ("POSTGRES_URI", "POSTGRES_URI_CORE", "POSTGRES_URI_TRACING"):
         monkeypatch.delenv(var, raising=False)
@@ -475,3 +485,497 @@ def test_driver_prints_one_marked_json_line(tmp_path, fakedb):
     assert len(lines) == 1 and lines[0].startswith(MARKER)
     result = alembic_common.parse_driver_output(proc.stdout)
     assert result["ok"] is False and result["error"].startswith("This image has no Alembic configuration")
+
+
+# -- lossy downgrades and static effects of revisions ---------------------------------------------
+
+LOSSY_CASES = [
+    # upgrade destroys data, downgrade re-creates the container empty
+    ('op.drop_table("session_states")', 'op.create_table("session_states", sa.Column("id", sa.UUID()))', "lossy"),
+    ('op.drop_column("secrets", "slug")', 'op.add_column("secrets", sa.Column("slug", sa.String()))', "lossy"),
+    ('op.get_bind().execute(sa.text("DELETE FROM api_keys WHERE project_id IS NULL"))', 'op.drop_index("ix")', "lossy"),
+    ('op.execute("TRUNCATE TABLE nodes")', 'op.execute("SELECT 1")', "lossy"),
+    ('op.execute("UPDATE mounts SET slug = lower(slug)")', 'op.execute("UPDATE mounts SET slug = upper(slug)")', "lossy"),
+    ('op.execute("ALTER TABLE spans DROP COLUMN IF EXISTS agent_id")', 'op.execute("ALTER TABLE spans ADD COLUMN agent_id text")',
+     "lossy"),
+    # the destroying statement comes through a helper of the same file
+    ('_cleanup()', 'op.create_table("old")', "lossy"),
+    # new data only: not lossy
+    ('op.add_column("q", sa.Column("user_ids", sa.ARRAY(sa.UUID())))\n    op.execute("UPDATE q SET user_ids = NULL")',
+     'op.drop_column("q", "user_ids")', None),
+    ('op.execute("CREATE TEMP TABLE repair (id int)")\n    op.execute("DELETE FROM repair")\n    op.execute("DROP TABLE repair")',
+     'op.execute("SELECT 1")', None),
+    ('op.create_table("t", sa.Column("id", sa.Integer))', 'op.drop_table("t")', None),
+    # empty and raises win over lossy
+    ('op.drop_table("nodes")', "pass", "empty"),
+    ('op.drop_table("nodes")', 'raise NotImplementedError("restore from a backup")', "raises"),
+]
+
+
+@pytest.mark.parametrize("up,down,kind", LOSSY_CASES)
+def test_downgrade_kind_lossy(drv, up, down, kind):
+    source = ("import sqlalchemy as sa\nfrom alembic import op\n\n\ndef _cleanup():\n    op.drop_table('legacy')\n\n\n"
+              "def upgrade():\n    %s\n\n\ndef downgrade():\n    %s\n" % (up, down))
+    assert drv["downgrade_kind"](source) == kind
+
+
+def resolver_of(drv, sources):
+    def resolve(name):
+        return drv["SourceModule"](sources[name]) if name in sources else None
+    return resolve
+
+
+def test_downgrade_kind_follows_imported_helpers(drv):
+    helpers = {"oss.dm.x": textwrap.dedent('''\
+        def upgrade_x(session):
+            session.execute(text("UPDATE workflow_revisions SET flags = NULL"))
+
+        def downgrade_x(session):
+            raise NotImplementedError("Restore from backup if needed.")
+
+        def noop(session):
+            """Nothing to undo."""
+        ''')}
+    revision = textwrap.dedent('''\
+        from alembic import context
+        from oss.dm.x import upgrade_x, downgrade_x, noop
+
+        def upgrade():
+            upgrade_x(session=context.get_bind())
+
+        def downgrade():
+            connection = context.get_bind()
+            {}(session=connection)
+        ''')
+    resolve = resolver_of(drv, helpers)
+    assert drv["downgrade_kind"](revision.format("downgrade_x"), resolve) == "raises"
+    assert drv["downgrade_kind"](revision.format("noop"), resolve) == "empty"
+    assert drv["revision_effects"](revision.format("noop"), resolve)["rewrites"] == ["workflow_revisions"]
+    # Without the helpers' files the revision is taken at its word.
+    assert drv["downgrade_kind"](revision.format("downgrade_x")) is None
+
+
+def test_revision_effects_literal_calls(drv):
+    source = textwrap.dedent('''\
+        import sqlalchemy as sa
+        from alembic import op
+
+        DELETE_ORPHANS = sa.text("DELETE FROM public.secrets WHERE project_id IS NULL")
+
+        def upgrade():
+            op.drop_table("session_states")
+            op.drop_column("organizations", "owner")
+            op.drop_column(table_name="mounts", column_name="purpose")
+            with op.batch_alter_table("testcase_blobs") as batch_op:
+                batch_op.drop_column("slug")
+            conn = op.get_bind()
+            conn.execute(DELETE_ORPHANS)
+            conn.execute(sa.text("""
+                -- DELETE FROM not_this_one (a comment)
+                TRUNCATE TABLE "nodes", spans CASCADE
+            """))
+            sql = "UPDATE evaluation_runs er SET flags = flags || '{}'::jsonb"
+            conn.execute(sa.text(sql))
+            op.execute("ALTER TABLE app_db DROP COLUMN IF EXISTS user_id, DROP COLUMN folder_id")
+            op.execute(f"DROP TABLE IF EXISTS {unknown_name}")
+
+        def downgrade():
+            op.drop_table("never_counted")
+        ''')
+    effects = drv["revision_effects"](source)
+    assert dict((key, sorted(value)) for key, value in effects.items()) == {
+        "drops": ["session_states"],
+        "truncates": ["nodes", "spans"],
+        "deletes_from": ["secrets"],
+        "drops_columns": ["app_db.folder_id", "app_db.user_id", "mounts.purpose", "organizations.owner",
+                          "testcase_blobs.slug"],
+        "rewrites": ["evaluation_runs"],
+    }
+
+
+def test_update_columns(drv):
+    update = drv["update_columns"]
+    assert update(" flags = CASE WHEN flags IS NULL THEN '{}'::jsonb ELSE flags END WHERE x") == ("flags",)
+    assert update(' "references" = :refs, meta = coalesce(meta, \'a, b\') WHERE id = :id') == ("references", "meta")
+    assert update(" user_ids = (SELECT array_agg(x) FROM y WHERE z)") == ("user_ids",)
+    assert update(" (a, b) = (1, 2)") is None
+
+
+def test_sql_steps_ignore_upsert_and_keywords(drv):
+    steps = drv["sql_steps"]("INSERT INTO t (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET id = excluded.id; "
+                             "ALTER TABLE t ADD CONSTRAINT fk FOREIGN KEY (a) REFERENCES b ON UPDATE CASCADE")
+    assert steps == []
+
+
+# -- the real revision files of Agenta v0.103.5 and v0.113.0 (unpacked from shared/agenta-real) ----
+
+REAL = Path(__file__).resolve().parents[4].parent / "shared" / "agenta-real"
+MIGRATIONS = "oss/databases/postgres/migrations"
+
+# Calibrated by hand on v0.113.0 (see the revision files): which downgrades cannot undo their upgrade.
+REAL_KINDS_V0_113 = {
+    "raises": ["core/3d4e5f6a7b8c", "core/4f5a6b7c8d9e", "core/b3c4d5e6f7a9", "core/c4d5e6f7a8b9", "core/d3e4f5a6b7c8",
+               "core/d5e6f7a8b9c0", "core/e6f7a8b9c0d1", "core/e6f7a8b9c0d2", "core/f7a8b9c0d1e2"],
+    "empty": ["core/1b2c3d4e5f6a", "core/22d29365f5fc", "core/652f6113b5f5", "core/80910d2fa9a4", "core/91d3b4a8c27f",
+              "core/a1b2c3d4e5f6", "core/a7b8c9d0e1f2", "core/b1c2d3e4f5a7", "core/c1c2c3c4c5c6", "core/c2d3e4f5a6b7",
+              "core/c9d0e1f2a3b4", "core/cfa14a847972", "core/d4e5f6a7b8c9", "core/e1f2a3b4c5d6", "core/e5f6a7b8c9d0",
+              "core/f1e2d3c4b5a6", "tracing/a4b5c6d7e8f9", "tracing/cfa14a847972", "tracing/f3a4b5c6d7e8"],
+    "lossy": ["core/0a1b2c3d4e5f", "core/395af3695bca", "core/3b5f5652f611", "core/8089ee7692d1", "core/a2b3c4d5e6f8",
+              "core/a9f3e8b7c5d1", "core/aa1b2c3d4e5f", "core/ab12cd34ef56", "core/ac23de45fa67", "core/b1c2d3e4f5a6",
+              "core/baa02d66a365", "core/c00a326c625a", "core/d7e8f9a0b1c2", "core/fd77265d65dc",
+              "core_oss/oss000000004", "core_oss/oss000000010", "core_oss/oss000000011", "core_oss/oss000000017"],
+}
+
+
+def unpack_real(tmp_path_factory, tag):
+    archive = REAL / ("agenta-%s-api-oss.tar.gz" % tag)
+    if not archive.is_file():
+        pytest.skip("Agenta's real API package is not there: %s (test data in shared/agenta-real)" % archive)
+    target = tmp_path_factory.mktemp("agenta-real-" + tag)
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if "/api/oss/" in m.name and (m.isdir() or m.isfile())]
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(target, members=members, **safe)
+    return target / ("agenta-" + tag) / "api"
+
+
+@pytest.fixture(scope="module")
+def real_v0_113(tmp_path_factory):
+    return unpack_real(tmp_path_factory, "v0.113.0")
+
+
+@pytest.fixture(scope="module")
+def real_v0_103(tmp_path_factory):
+    return unpack_real(tmp_path_factory, "v0.103.5")
+
+
+def real_kinds(drv, api):
+    resolve = drv["module_resolver"](str(api))
+    kinds = {}
+    for path in sorted((api / MIGRATIONS).glob("*/versions/*.py")):
+        rev = drv["scan_revision_file"](str(path))[0]
+        kind = drv["downgrade_kind"](path.read_bytes(), resolve)
+        kinds[(path.parent.parent.name, rev)] = kind
+    return kinds
+
+
+def test_real_downgrade_kinds_v0_113(drv, real_v0_113):
+    kinds = real_kinds(drv, real_v0_113)
+    found = {}
+    for (chain, rev), kind in kinds.items():
+        if kind:
+            found.setdefault(kind, []).append("%s/%s" % (chain, rev))
+    assert dict((k, sorted(v)) for k, v in found.items()) == REAL_KINDS_V0_113
+    assert kinds[("core", "3d4e5f6a7b8c")] == "raises"  # drop_legacy_tables
+    assert kinds[("core_oss", "oss000000017")] == "lossy"  # drop_session_states: re-created empty
+    assert kinds[("core", "c00a326c625a")] == "lossy"  # drops user_id columns, re-adds them empty
+    assert kinds[("core", "0a1b2c3d4e5f")] == "lossy"  # deletes unscoped api_keys
+    assert kinds[("core", "cfa14a847972")] == "empty"  # drop_nodes, downgrade pass
+    assert kinds[("core", "e9f0a1b2c3d4")] is None  # backfills a column it adds: nothing lost
+    assert kinds[("core", "park00000000")] is None
+
+
+def test_real_downgrade_kinds_agree_between_releases(drv, real_v0_103, real_v0_113):
+    old, new = real_kinds(drv, real_v0_103), real_kinds(drv, real_v0_113)
+    shared = set(old) & set(new)
+    assert len(shared) > 40
+    assert dict((key, old[key]) for key in shared) == dict((key, new[key]) for key in shared)
+
+
+def test_real_drop_legacy_tables_effects(drv, real_v0_113):
+    path = real_v0_113 / MIGRATIONS / "core" / "versions" / "3d4e5f6a7b8c_drop_legacy_tables.py"
+    effects = drv["revision_effects"](path.read_bytes())
+    assert len(effects["drops"]) == 20
+    assert {"app_db", "testsets", "auto_evaluator_configs", "ids_mapping", "human_evaluations"} <= set(effects["drops"])
+    assert effects["truncates"] == effects["deletes_from"] == effects["drops_columns"] == effects["rewrites"] == []
+
+
+def test_real_effects_through_data_migrations(drv, real_v0_113):
+    resolve = drv["module_resolver"](str(real_v0_113))
+    versions = real_v0_113 / MIGRATIONS / "core" / "versions"
+    (roles,) = versions.glob("b1c2d3e4f5a6_*.py")  # renames roles through core/data_migrations/roles.py
+    assert drv["downgrade_kind"](roles.read_bytes(), resolve) == "lossy"
+    (extras,) = versions.glob("c4d5e6f7a8b9_*.py")  # its downgrade helper raises NotImplementedError
+    assert drv["revision_effects"](extras.read_bytes(), resolve)["rewrites"] == ["workflow_revisions"]
+    (session_states,) = (real_v0_113 / MIGRATIONS / "core_oss" / "versions").glob("oss000000017_*.py")
+    assert drv["revision_effects"](session_states.read_bytes())["drops"] == ["session_states"]
+
+
+def test_lossy_downgrade_refused(drv, tmp_path, fakedb):
+    g3_tree(str(tmp_path))
+    folder = str(tmp_path) + OSS + "/tracing_oss"
+    write_rev(folder, "to03", "to02", upgrade='op.drop_table("session_states")',
+              downgrade='op.create_table("session_states")')
+    fakedb[("agenta_oss_tracing", "alembic_version_oss")] = ["to03"]
+    out = plan(drv, str(tmp_path), action="downgrade", chains=["tracing_oss"], targets={"tracing_oss": "to02"})
+    assert out["refused"]
+    assert out["error"] == ("Refusing to downgrade chain tracing_oss through to03: its upgrade destroyed or rewrote "
+                            "data (drops table session_states) that its downgrade cannot bring back; restore from a "
+                            "backup or set allow_irreversible: true.")
+    out = plan(drv, str(tmp_path), action="downgrade", chains=["tracing_oss"], targets={"tracing_oss": "to02"},
+               allow_irreversible=True)
+    assert out["ok"], out
+
+
+def test_effects_phrase(drv):
+    effects = {"drops": ["a", "b"], "drops_columns": ["t.c"], "deletes_from": ["k"], "rewrites": []}
+    assert drv["effects_phrase"](effects) == "drops table a, drops table b, drops column t.c, 1 more"
+    assert drv["effects_phrase"]({}) == "statements whose tables cannot be read statically"
+
+
+# -- destructive: what the pending revisions will destroy, with the rows there now ---------------
+
+
+def destructive_g3(root):
+    g3_tree(root)
+    core_oss = root + OSS + "/core_oss"
+    write_rev(core_oss, "co04", "co03", upgrade='op.execute("DELETE FROM api_keys WHERE project_id IS NULL")')
+    write_rev(core_oss, "co05", "co04", upgrade='op.drop_table("session_states")\n    op.drop_column("secrets", "slug")')
+
+
+def test_destructive_in_check_mode(drv, tmp_path, fakedb):
+    destructive_g3(str(tmp_path))
+    fakedb[("agenta_oss_core", "alembic_version")] = ["park00000000"]
+    fakedb[("agenta_oss_core", "alembic_version_oss")] = ["co03"]
+    fakedb[("agenta_oss_tracing", "alembic_version")] = ["park00000000"]
+    fakedb[("agenta_oss_tracing", "alembic_version_oss")] = ["to02"]
+    FakeDatabase.rows = {"agenta_oss_core": {"api_keys": 7, "secrets": 3}}
+    out = plan(drv, str(tmp_path))
+    assert out["ok"], out
+    assert out["destructive"] == [
+        {"chain": "core_oss", "revision": "co04", "database": "agenta_oss_core", "table": "api_keys",
+         "action": "delete", "column": None, "rows": 7},
+        {"chain": "core_oss", "revision": "co05", "database": "agenta_oss_core", "table": "session_states",
+         "action": "drop", "column": None, "rows": None},
+        {"chain": "core_oss", "revision": "co05", "database": "agenta_oss_core", "table": "secrets",
+         "action": "drop_column", "column": "slug", "rows": 3},
+    ]
+    assert out["tables_changed"] is None  # nothing ran
+
+
+def test_destructive_in_info_and_not_for_downgrade(drv, tmp_path, fakedb):
+    destructive_g3(str(tmp_path))
+    fakedb[("agenta_oss_core", "alembic_version")] = ["park00000000"]
+    fakedb[("agenta_oss_core", "alembic_version_oss")] = ["co04"]
+    out = plan(drv, str(tmp_path), action="info", chains=["core_oss"])
+    assert [(d["revision"], d["table"]) for d in out["destructive"]] == [("co05", "session_states"), ("co05", "secrets")]
+    out = plan(drv, str(tmp_path), action="downgrade", chains=["core_oss"], targets={"core_oss": "co03"},
+               allow_irreversible=True)
+    assert out["destructive"] is None and out["runner"] is None
+
+
+# -- tables_changed: counting around a run, and who changed what ----------------------------------
+
+
+def test_table_change_and_row_changes(drv):
+    before = {"app_db": 5, "nodes": 3, "spans": 10, "same": 1}
+    after = {"nodes": 0, "spans": 12, "same": 1, "new": 0}
+    assert drv["row_changes"](before, after) == [
+        ("app_db", 5, None, "dropped"), ("new", None, 0, "created"), ("nodes", 3, 0, "fewer"),
+        ("spans", 10, 12, "more")]
+    assert drv["table_change"](before, after, "same") is None
+
+
+def test_table_events(drv):
+    listings = [("r1", {"a", "b"}), ("r2", {"a", "b", "c"}), ("r3", {"b", "c"})]
+    assert drv["table_events"]({"a", "b"}, listings) == {"c": ["r2"], "a": ["r3"]}
+    # dropped by one revision, re-created by the next: both named
+    assert drv["table_events"]({"t"}, [("r1", set()), ("r2", {"t"})]) == {"t": ["r1", "r2"]}
+
+
+def test_attribute(drv):
+    effects = {"drops": ["old"], "truncates": [], "deletes_from": ["keys"], "drops_columns": [], "rewrites": ["runs"]}
+    static = drv["static_attribution"]([("r7", effects), ("r8", dict(effects, drops=[], deletes_from=["keys"]))])
+    attribute = drv["attribute"]
+    fallback = "chain core (r1..r8)"
+    assert attribute("old", "dropped", {"old": ["r5"]}, static, fallback) == "r5"  # seen during the run wins
+    assert attribute("old", "dropped", {}, static, fallback) == "r7"  # else the file that drops it
+    assert attribute("keys", "fewer", {}, static, fallback) == "r7, r8"
+    assert attribute("runs", "more", {}, static, fallback) == fallback  # a rewrite adds no rows
+    assert attribute("other", "fewer", {}, static, fallback) == fallback
+
+
+def test_migrate_counts_and_attributes(drv, tmp_path, fakedb, monkeypatch):
+    """A full upgrade: rows counted before, between the chains and the runner, and after."""
+    destructive_g3(str(tmp_path))
+    runner = tmp_path / ("." + OSS) / "runner.py"
+    runner.write_text("print('runner')\n")
+    fakedb[("agenta_oss_core", "alembic_version")] = ["park00000000"]
+    fakedb[("agenta_oss_core", "alembic_version_oss")] = ["co03"]
+    fakedb[("agenta_oss_tracing", "alembic_version")] = ["park00000000"]
+    fakedb[("agenta_oss_tracing", "alembic_version_oss")] = ["to02"]
+    FakeDatabase.rows = {"agenta_oss_core": {"api_keys": 7, "session_states": 2, "nodes": 3, "runs": 4},
+                         "agenta_oss_tracing": {"nodes": 0}}
+
+    def fake_execute(run):
+        for chain in run.chains:
+            if chain.pending:
+                chain.after, chain.applied = [chain.pending[-1]], list(chain.pending)
+        FakeDatabase.rows["agenta_oss_core"].update(api_keys=5, runs=6)
+        del FakeDatabase.rows["agenta_oss_core"]["session_states"]
+        run.listings["core"].append(("co05", {"api_keys", "nodes", "runs"}))
+
+    def fake_runner(run):
+        run.runner["ran"] = True
+        FakeDatabase.rows["agenta_oss_core"]["nodes"] = 0
+        FakeDatabase.rows["agenta_oss_tracing"]["nodes"] = 3
+
+    monkeypatch.setattr(drv["Run"], "execute", fake_execute)
+    monkeypatch.setattr(drv["Run"], "run_release_runner", fake_runner)
+    out = plan(drv, str(tmp_path), check=False)
+    assert out["ok"] and out["changed"], out
+    assert out["tables_changed"] == [
+        {"database": "agenta_oss_core", "table": "api_keys", "rows_before": 7, "rows_after": 5, "change": "fewer",
+         "by": "co04"},
+        {"database": "agenta_oss_core", "table": "nodes", "rows_before": 3, "rows_after": 0, "change": "fewer",
+         "by": "runner"},
+        {"database": "agenta_oss_core", "table": "runs", "rows_before": 4, "rows_after": 6, "change": "more",
+         "by": "chain core_oss (co04..co05)"},
+        {"database": "agenta_oss_core", "table": "session_states", "rows_before": 2, "rows_after": None,
+         "change": "dropped", "by": "co05"},
+        {"database": "agenta_oss_tracing", "table": "nodes", "rows_before": 0, "rows_after": 3, "change": "more",
+         "by": "runner"},
+    ]
+
+
+def test_nothing_changed_is_an_empty_list(drv, tmp_path, fakedb, monkeypatch):
+    g3_tree(str(tmp_path))
+    fakedb[("agenta_oss_core", "alembic_version")] = ["park00000000"]
+    fakedb[("agenta_oss_core", "alembic_version_oss")] = ["co02"]
+    FakeDatabase.rows = {"agenta_oss_core": {"t": 1}}
+    monkeypatch.setattr(drv["Run"], "execute", lambda run: None)
+    out = plan(drv, str(tmp_path), check=False, chains=["core", "core_oss"])
+    assert out["ok"] and out["tables_changed"] == [] and out["changed"] is False
+
+
+# -- the release's own runner ---------------------------------------------------------------------
+
+
+def write_runner(root, body, package="oss"):
+    folder = root + (OSS if package == "oss" else EE)
+    os.makedirs(folder, exist_ok=True)
+    with open(folder + "/runner.py", "w") as handle:
+        handle.write(textwrap.dedent(body))
+
+
+def at_head(fakedb):
+    fakedb[("agenta_oss_core", "alembic_version")] = ["park00000000"]
+    fakedb[("agenta_oss_core", "alembic_version_oss")] = ["co03"]
+    fakedb[("agenta_oss_tracing", "alembic_version")] = ["park00000000"]
+    fakedb[("agenta_oss_tracing", "alembic_version_oss")] = ["to02"]
+
+
+def one_pending(drv, fakedb, monkeypatch):
+    """core_oss one revision behind; 'running' it moves the fake version table (Alembic needs a real database)."""
+    at_head(fakedb)
+    fakedb[("agenta_oss_core", "alembic_version_oss")] = ["co02"]
+
+    def execute(run):
+        for chain in run.chains:
+            if chain.pending:
+                fakedb[(run.dbs[chain.db].dbname, chain.table)] = [chain.target]
+                chain.after, chain.applied, chain.ran = [chain.target], list(chain.pending), True
+    monkeypatch.setattr(drv["Run"], "execute", execute)
+
+
+def test_runner_not_run_when_nothing_is_pending(drv, tmp_path, fakedb):
+    g3_tree(str(tmp_path))
+    at_head(fakedb)
+    write_runner(str(tmp_path), "raise SystemExit('must not run')\n")
+    out = plan(drv, str(tmp_path), check=False, timeout=120)
+    assert out["ok"] and out["runner"]["ran"] is False and out["runner"]["note"].startswith("Nothing is pending")
+    assert FakeDatabase.locks == []  # nothing to do: no lock taken
+
+
+def test_release_runner_module(drv, tmp_path):
+    root = str(tmp_path)
+    assert drv["release_runner_module"](root, "oss") is None
+    write_runner(root, "")
+    assert drv["release_runner_module"](root, "oss") == "oss.databases.postgres.migrations.runner"
+    write_runner(root, "", package="ee")
+    assert drv["release_runner_module"](root, "ee") == "ee.databases.postgres.migrations.runner"
+    assert drv["release_runner_module"](root, "oss") == "oss.databases.postgres.migrations.runner"
+
+
+def test_runner_runs_from_app_with_the_container_environment(drv, tmp_path, fakedb, monkeypatch):
+    g3_tree(str(tmp_path))
+    one_pending(drv, fakedb, monkeypatch)
+    write_runner(str(tmp_path), """\
+        import os, sys, warnings
+        warnings.warn("noise", UserWarning)
+        print("cwd", os.getcwd())
+        print("spec", os.environ.get("AGENTA_FLEET_ALEMBIC_SPEC"))
+        print("path", os.environ["PYTHONPATH"].split(os.pathsep)[0])
+        print("password", os.environ["POSTGRES_URI_CORE"])
+        """)
+    monkeypatch.setenv(SPEC_ENV, "{}")
+    out = plan(drv, str(tmp_path), check=False, timeout=120)
+    assert out["ok"], out
+    runner = out["runner"]
+    assert runner["ran"] is True and runner["rc"] == 0 and runner["note"] is None
+    assert runner["command"] == "%s -m oss.databases.postgres.migrations.runner" % sys.executable
+    lines = runner["output"].splitlines()
+    assert "cwd %s/app" % tmp_path in lines and "path %s/app" % tmp_path in lines
+    assert "spec None" in lines
+    assert "password postgresql+asyncpg://username:********@postgres:5432/agenta_oss_core" in lines
+    assert FakeDatabase.locks == ["agenta_oss_core", "agenta_oss_tracing"]  # it runs under the lock
+    assert out["changed"] is True and out["tables_changed"] == []  # core_oss moved; no table changed
+
+
+def test_runner_failure_fails_the_run(drv, tmp_path, fakedb, monkeypatch):
+    g3_tree(str(tmp_path))
+    one_pending(drv, fakedb, monkeypatch)
+    write_runner(str(tmp_path), """\
+        print("copying nodes")
+        raise RuntimeError("pg_dump: error: connection to server failed")
+        """)
+    out = plan(drv, str(tmp_path), check=False, timeout=120)
+    assert not out["ok"]
+    assert out["error"] == ("The release's runner (python -m oss.databases.postgres.migrations.runner) failed after "
+                            "the chains reached head: RuntimeError: pg_dump: error: connection to server failed.")
+    assert out["runner"]["rc"] == 1 and out["runner"]["ran"] is True
+
+
+def test_runner_that_prints_a_failure_and_exits_0(drv, tmp_path, fakedb, monkeypatch):
+    g3_tree(str(tmp_path))
+    one_pending(drv, fakedb, monkeypatch)
+    write_runner(str(tmp_path), """\
+        print("\\u274c pg_dump/psql failed: Command 'pg_dump' returned non-zero exit status 1.")
+        """)
+    out = plan(drv, str(tmp_path), check=False, timeout=120)
+    assert out["ok"]
+    assert out["runner"]["note"].startswith("The runner exited 0 but reported: \u274c pg_dump/psql failed")
+
+
+@pytest.mark.parametrize("spec,note", [
+    ({"check": True}, "Check mode: the release's runner would run after the chains."),
+    ({"check": False, "release_runner": False}, "release_runner is false: the release's runner is not run."),
+    ({"check": False, "chains": ["core", "core_oss"]}, "The release's runner is not run: this run is limited"),
+    ({"check": False, "targets": {"core_oss": "co02"}}, "The release's runner is not run: this run is limited"),
+])
+def test_runner_not_run(drv, tmp_path, fakedb, monkeypatch, spec, note):
+    g3_tree(str(tmp_path))
+    at_head(fakedb)
+    fakedb[("agenta_oss_core", "alembic_version_oss")] = ["co01"]
+    write_runner(str(tmp_path), "raise SystemExit('must not run')\n")
+    monkeypatch.setattr(drv["Run"], "execute", lambda run: None)
+    out = plan(drv, str(tmp_path), **spec)
+    assert out["ok"], out
+    assert out["runner"]["ran"] is False and out["runner"]["note"].startswith(note)
+
+
+def test_no_runner_in_g1(drv, tmp_path, fakedb, monkeypatch):
+    g1_tree(str(tmp_path))
+    fakedb[("agenta_oss", "alembic_version")] = ["1a05"]
+    monkeypatch.setattr(drv["Run"], "execute", lambda run: None)
+    out = plan(drv, str(tmp_path), check=False)
+    assert out["ok"]
+    assert out["runner"]["ran"] is False and out["runner"]["command"] is None
+    assert out["runner"]["note"].startswith("This image has no runner module")
+
+
+def test_last_error_in(drv):
+    output = "Traceback (most recent call last):\n  File \"x\", line 1\nsqlalchemy.exc.OperationalError: boom\n\n"
+    assert drv["last_error_in"](output) == "sqlalchemy.exc.OperationalError: boom"
+    assert drv["last_error_in"]("done\nexit now\n") == "exit now"
+    assert drv["last_error_in"]("") == "no output"

@@ -171,6 +171,68 @@ def test_info_module(stub, capsys):
     assert out["chains"][1]["current"] == "c05500000001" and out["chains"][1]["heads"] == ["c05500000003"]
 
 
+def test_info_module_unknown_revision(stub, capsys):
+    result = g3_result(pending=True)
+    result["chains"][1].update(before="oss000000023", pending=None, unknown=["oss000000023"],
+                               note="the database is at oss000000023, which this image does not know")
+    result["destructive"] = []
+    stub(result)
+    out = run_module(alembic_migration_info, {}, capsys)
+    assert out["_rc"] == 0
+    assert out["pending_total"] is None
+    assert out["chains"][1]["pending"] is None
+    assert out["summary"] == ("The database is at a revision this image does not know (chain core_oss at "
+                              "oss000000023): migrate with the image of the release that wrote it, or a newer one.")
+
+
+def test_info_module_summary_and_destructive(stub, capsys):
+    result = g3_result(pending=True)
+    result["destructive"] = [{"chain": "core_oss", "revision": "c05500000002", "database": "agenta_oss_core",
+                              "table": "session_states", "action": "drop", "column": None, "rows": 4}]
+    stub(result)
+    out = run_module(alembic_migration_info, {}, capsys)
+    assert out["summary"] == "2 revisions are pending: 2 in core_oss."
+    assert out["destructive"] == result["destructive"]
+
+
+NOISE = ("/usr/local/lib/python3.11/site-packages/pydantic/_internal/_fields.py:198: UserWarning: Field name "
+         "\"schema\" shadows an attribute in parent \"BaseModel\"\n  warnings.warn(\n"
+         "LiteLLM: Failed to fetch remote model cost map from https://x/model_prices_and_context_window.json: "
+         "timed out. Falling back to local backup.\n"
+         "INFO  [alembic.runtime.migration] Running upgrade c05500000001 -> c05500000002\n")
+
+
+def with_outputs(result):
+    result["chains"][1]["output"] = NOISE
+    result["runner"] = {"command": "/usr/local/bin/python -m oss.databases.postgres.migrations.runner", "rc": 0,
+                        "duration": 1.5, "output": NOISE, "ran": True, "note": None}
+    result["destructive"] = []
+    result["tables_changed"] = [{"database": "agenta_oss_core", "table": "nodes", "rows_before": 3, "rows_after": 0,
+                                 "change": "fewer", "by": "runner"}]
+    return result
+
+
+@pytest.mark.parametrize("verbosity", [0, 1])
+def test_outputs_filtered_and_full_only_when_verbose(stub, capsys, verbosity):
+    calls = stub(with_outputs(g3_result(pending=True, changed=True)))
+    out = run_module(alembic_migration, {"_ansible_verbosity": verbosity}, capsys)
+    assert calls[0][1]["release_runner"] is True
+    clean = "INFO  [alembic.runtime.migration] Running upgrade c05500000001 -> c05500000002\n"
+    assert out["chains"][1]["output"] == clean and out["runner"]["output"] == clean
+    assert ("output_full" in out["chains"][1]) is bool(verbosity)
+    assert ("output_full" in out["runner"]) is bool(verbosity)
+    if verbosity:
+        assert out["chains"][1]["output_full"] == NOISE
+    assert out["tables_changed"][0]["by"] == "runner"
+    assert out["destructive"] == [] and out["notes"] == []
+
+
+def test_release_runner_option_reaches_the_driver(stub, capsys):
+    calls = stub(with_outputs(g3_result(pending=False)))
+    run_module(alembic_migration, {"release_runner": False}, capsys)
+    assert calls[0][1]["release_runner"] is False and calls[0][1]["timeout"] == 600
+
+
 # -- the Docker access layer with a fake client ----------------------------------------------------
 
 
