@@ -27,9 +27,11 @@ author:
 attributes:
   check_mode:
     support: full
-    details: The rehearsal changes nothing that stays, so it runs in check mode too; that is its use in a plan.
+    description: The rehearsal changes nothing that stays (the scratch copies are dropped), so it runs in check mode
+      too; that is its use in a plan.
   diff_mode:
     support: none
+    description: Nothing to show as a diff.
 options:
   image:
     description: The new API image to rehearse with (its migration trees).
