@@ -53,25 +53,16 @@ _value:
       type: string
 """
 
-import re
 from collections.abc import Mapping
-from urllib.parse import unquote
 
 from ansible.errors import AnsibleFilterError
 
-# The variables whose URI may carry the login, in the order they are asked.
-URI_NAMES = ("POSTGRES_URI", "POSTGRES_URI_CORE")
-DEFAULT_USER = "username"
-_URI_LOGIN = re.compile(r"^[A-Za-z0-9+.-]+://([^:/@]+):([^@]*)@")
+from ansible_collections.agenta.fleet.plugins.module_utils import deployment
 
-
-def uri_login(env):
-    """(user, password) of the first URI_NAMES value that carries both, percent-decoded; or None."""
-    for name in URI_NAMES:
-        match = _URI_LOGIN.match(str(env.get(name) or ""))
-        if match:
-            return unquote(match.group(1)), unquote(match.group(2))
-    return None
+# Kept here for callers that read them from the filter (the rule itself lives in module_utils/deployment.py).
+URI_NAMES = deployment.URI_NAMES
+DEFAULT_USER = deployment.DEFAULT_USER
+uri_login = deployment.uri_login
 
 
 def db_login(env):
@@ -79,10 +70,7 @@ def db_login(env):
     if not isinstance(env, Mapping):
         raise AnsibleFilterError("agenta.fleet.db_login expects the env file's variables (a dictionary from "
                                  "agenta.fleet.env_file), not %s." % type(env).__name__)
-    from_uri = uri_login(env)
-    user = env.get("POSTGRES_USER") or (from_uri[0] if from_uri else DEFAULT_USER)
-    password = env.get("POSTGRES_PASSWORD") or (from_uri[1] if from_uri else "")
-    return {"user": str(user), "password": str(password)}
+    return deployment.db_login(env)
 
 
 class FilterModule(object):

@@ -81,7 +81,7 @@ def container_exists(client, name):
         return None
 
 
-def exec_argv(client, container, argv, environment=None, workdir=None):
+def exec_argv(client, container, argv, environment=None, workdir=None, purpose="the migration"):
     """Run argv in a running container. Return (exit code, stdout bytes, stderr bytes)."""
     try:
         exec_id = client.api.exec_create(container.id, argv, stdout=True, stderr=True,
@@ -89,9 +89,9 @@ def exec_argv(client, container, argv, environment=None, workdir=None):
         out, err = client.api.exec_start(exec_id, demux=True)
         code = client.api.exec_inspect(exec_id).get("ExitCode")
     except docker_errors.NotFound:
-        raise DockerAccessError("Container %s disappeared while the migration ran." % container.name)
+        raise DockerAccessError("Container %s disappeared while %s ran." % (container.name, purpose))
     except Exception as exc:
-        raise DockerAccessError("Running the migration in container %s failed: %s." % (container.name, _reason(exc)))
+        raise DockerAccessError("Running %s in container %s failed: %s." % (purpose, container.name, _reason(exc)))
     return code, out or b"", err or b""
 
 
@@ -100,8 +100,11 @@ def network_of(container):
     return sorted(networks)[0] if networks else None
 
 
-def run_oneshot(client, image, argv, environment=None, network=None, workdir=None, timeout=600):
-    """Run argv in a new container of image, wait for it, remove it. Return (code, stdout, stderr)."""
+def run_oneshot(client, image, argv, environment=None, network=None, workdir=None, timeout=600, volumes=None,
+                purpose="the migration", name_prefix="agenta-fleet-alembic", labels=None):
+    """Run argv in a new container of image, wait for it, remove it. Return (code, stdout, stderr).
+    environment is set through the API (never an argument); volumes as the SDK takes them
+    ({host path: {"bind": path, "mode": "ro"}})."""
     try:
         client.images.get(image)
     except docker_errors.ImageNotFound:
@@ -115,13 +118,14 @@ def run_oneshot(client, image, argv, environment=None, network=None, workdir=Non
             raise DockerAccessError("Could not find network %s." % network)
         except Exception as exc:
             raise DockerAccessError("Could not inspect network %s: %s." % (network, _reason(exc)))
-    name = "agenta-fleet-alembic-%s" % uuid.uuid4().hex[:10]
+    name = "%s-%s" % (name_prefix, uuid.uuid4().hex[:10])
     container = None
     try:
         try:
             container = client.containers.create(
                 image, entrypoint=argv[:1], command=argv[1:], environment=environment or {},
-                network=network, working_dir=workdir, name=name, labels={ONESHOT_LABEL: "oneshot"},
+                network=network, working_dir=workdir, name=name,
+                labels=labels if labels is not None else {ONESHOT_LABEL: "oneshot"}, volumes=volumes or None,
                 detach=True)
             container.start()
             status = container.wait(timeout=timeout)
@@ -129,8 +133,8 @@ def run_oneshot(client, image, argv, environment=None, network=None, workdir=Non
             out = container.logs(stdout=True, stderr=False)
             err = container.logs(stdout=False, stderr=True)
         except Exception as exc:
-            raise DockerAccessError("Running the migration in a one-shot container of %s failed: %s."
-                                    % (image, _reason(exc)))
+            raise DockerAccessError("Running %s in a one-shot container of %s failed: %s."
+                                    % (purpose, image, _reason(exc)))
     finally:
         if container is not None:
             try:

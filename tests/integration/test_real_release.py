@@ -173,10 +173,17 @@ def test_rollback_brings_back_every_table_row_and_revision(real, tmp_path):
 
 
 def test_rehearsal_finds_the_precondition_of_0a1b2c3d4e5f_before_any_change(real, tmp_path):
-    """A project without organization: the rehearsal on scratch copies meets 0a1b2c3d4e5f's refusal, says so in
-    one sentence, and nothing of the real deployment changed (no backup, no revision, no row)."""
-    real.psql(HOST, "agenta_oss_core", "INSERT INTO projects (id, project_name, is_default) "
-                                       "VALUES (md5('orphan')::uuid, 'Orphan', false)")
+    """A project whose organization has no workspace: 0a1b2c3d4e5f cannot give it one (a project without any
+    organization it would adopt into the oldest organization and pass), so the rehearsal on scratch copies meets
+    its refusal, says so in one sentence, and nothing of the real deployment changed (no backup, no revision, no
+    row)."""
+    real.psql(HOST, "agenta_oss_core",
+              "INSERT INTO organizations (id, name, description, created_at, updated_at, slug, owner_id, "
+              "created_by_id, flags) VALUES (md5('org-orphan')::uuid, 'Orphan organization', 'no workspace', "
+              "'2026-01-02T00:00:00Z', '2026-01-02T00:00:00Z', NULL, md5('user-1')::uuid, md5('user-1')::uuid, "
+              "'{\"is_personal\": false}'); "
+              "INSERT INTO projects (id, project_name, is_default, organization_id) "
+              "VALUES (md5('orphan')::uuid, 'Orphan', false, md5('org-orphan')::uuid)")
     before, backups = all_rows(real, HOST), manifests(real, HOST)
     run = upgrade(real, tmp_path, agenta_accept_data_loss=True, agenta_rehearse=True)
     assert run.rc != 0

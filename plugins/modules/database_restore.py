@@ -1,0 +1,203 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, agenta.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: database_restore
+short_description: Restore an Agenta deployment's databases from dumps with its own pg_restore, or drop databases
+version_added: 0.2.0
+description:
+  - For each entry of O(restore), drops the database it goes into (C(WITH (FORCE))), creates it empty and restores
+    the dump into it with C(pg_restore --exit-on-error) in a one-shot container of the deployment's PostgreSQL image,
+    on the deployment's network, the backup folder mounted read-only.
+  - Then drops every database of O(drop) (for example the scratch databases of a trial restore, or Agenta databases
+    that the backup did not have).
+  - The login is read from the env file inside the module; the password goes into the exec's and the one-shot
+    container's environment through the Docker API, never into an argument, a task's C(environment) or the result.
+  - Stopping the app, the env file, the comparison with the manifest and the start are the caller's (role
+    M(agenta.fleet.restore)).
+author:
+  - Agenta fleet maintainers (@agenta-fleet)
+options:
+  compose_project:
+    description: The Compose project of the deployment.
+    type: str
+    default: agenta-oss-gh
+  postgres_service:
+    description: The Compose service of PostgreSQL; its running container is the server, its image the client.
+    type: str
+    default: postgres
+  env_file:
+    description: Path, on the host, of the deployment's env file (the database login).
+    type: path
+    required: true
+  db_user:
+    description: Database role; empty takes the env file's.
+    type: str
+    default: ""
+  db_password:
+    description: Its password; empty takes the env file's.
+    type: str
+    default: ""
+  source:
+    description: The backup folder on the host that holds the dumps. Required with O(restore).
+    type: path
+  restore:
+    description:
+      - The dumps to restore, in order. Each entry has C(name) (the database the dump was taken of), C(file) (the
+        dump, relative to O(source)), C(format) (V(custom), the default, or V(directory)) and optionally C(into)
+        (the database to restore into; default O(into_prefix) + C(name)). Other keys are ignored, so the
+        C(databases) of a backup manifest can be given as they are.
+    type: list
+    elements: dict
+    default: []
+  into_prefix:
+    description: Restore each dump into C(<into_prefix><name>) unless its entry says C(into), for example the scratch
+      databases C(agenta_fleet_trial_<name>) of a trial restore.
+    type: str
+    default: ""
+  drop:
+    description: Databases to drop after the restores (missing ones are fine).
+    type: list
+    elements: str
+    default: []
+  jobs:
+    description: Parallel jobs of C(pg_restore) for V(directory) dumps.
+    type: int
+    default: 2
+  docker_host:
+    description: The Docker engine to talk to, as the Docker SDK for Python takes it.
+    type: str
+    default: unix:///var/run/docker.sock
+  timeout:
+    description: Seconds to wait for the Docker engine and for each restore.
+    type: int
+    default: 3600
+attributes:
+  check_mode:
+    support: full
+    description: In check mode nothing is changed; the result names what would be restored and dropped.
+  diff_mode:
+    support: none
+    description: Databases are replaced whole; there is no difference to show.
+  idempotent:
+    support: none
+    description: Every restore replaces the databases again.
+  platform:
+    platforms: posix
+    support: full
+    description: Runs on the Docker host.
+requirements:
+  - Docker SDK for Python (C(docker)) on the host the module runs on
+seealso:
+  - module: agenta.fleet.database_backup
+"""
+
+EXAMPLES = r"""
+- name: Put the databases of a backup back
+  agenta.fleet.database_restore:
+    env_file: /opt/agenta/hosting/docker-compose/oss/.env.oss.gh
+    source: /var/backups/agenta/20261203T080000Z
+    restore:
+      - {name: agenta_oss_core, file: agenta_oss_core.dump}
+      - {name: agenta_oss_tracing, file: agenta_oss_tracing.dump}
+
+- name: Drop scratch databases
+  agenta.fleet.database_restore:
+    env_file: /opt/agenta/hosting/docker-compose/oss/.env.oss.gh
+    drop: [agenta_fleet_trial_agenta_oss_core]
+"""
+
+RETURN = r"""
+restored:
+  description: The databases restored, in order, each with C(name), C(into) and C(seconds).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: agenta_oss_core, into: agenta_oss_core, seconds: 1.8}]
+dropped:
+  description: The databases of O(drop) (dropped when they existed).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
+from ansible_collections.agenta.fleet.plugins.module_utils.deployment import DeploymentError, first_line, plain_name
+from ansible_collections.agenta.fleet.plugins.module_utils.postgres_access import (
+    connection_argument_spec, ident, open_server, within)
+
+
+def main():
+    spec = connection_argument_spec()
+    spec.update(source=dict(type="path"),
+                restore=dict(type="list", elements="dict", default=[]),
+                into_prefix=dict(type="str", default=""),
+                drop=dict(type="list", elements="str", default=[]),
+                jobs=dict(type="int", default=2))
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
+    if not docker_access.HAS_DOCKER:
+        module.fail_json(msg="The Docker SDK for Python is missing on this host; install python3-docker "
+                             "(or pip install docker).", exception=docker_access.DOCKER_IMPORT_ERROR)
+    if p["restore"] and not p["source"]:
+        module.fail_json(msg="source (the backup folder) is required to restore dumps.")
+    if p["jobs"] < 1:
+        module.fail_json(msg="jobs must be a whole number from 1, not %s." % p["jobs"])
+    try:
+        items = []
+        for entry in p["restore"]:
+            name = plain_name(entry.get("name"), "database")
+            fmt = entry.get("format") or "custom"
+            if fmt not in ("custom", "directory") or not isinstance(entry.get("file"), str):
+                raise DeploymentError("The dump of database %s needs a file and a format custom or directory." % name)
+            into = plain_name(entry.get("into") or p["into_prefix"] + name, "database")
+            items.append(dict(name=name, into=into, format=fmt, path=within(p["source"], entry["file"]),
+                              file=entry["file"]))
+        drops = [plain_name(n, "database") for n in p["drop"]]
+    except DeploymentError as exc:
+        module.fail_json(msg=str(exc))
+
+    out = dict(changed=bool(items or drops), restored=[], dropped=[])
+    if module.check_mode:
+        out.update(restored=[dict(name=i["name"], into=i["into"], seconds=0.0) for i in items], dropped=drops)
+        module.exit_json(**out)
+    try:
+        server = open_server(p)
+        volumes = {p["source"]: {"bind": "/backup", "mode": "ro"}} if items else None
+        for item in items:
+            began = time.monotonic()
+            try:
+                server.psql(["DROP DATABASE IF EXISTS %s WITH (FORCE)" % ident(item["into"]),
+                             "CREATE DATABASE %s" % ident(item["into"])])
+            except DeploymentError as exc:
+                module.fail_json(msg="Recreating database %s failed: %s." % (item["into"], exc), **out)
+            argv = ["pg_restore", "-d", item["into"], "--exit-on-error"]
+            argv += ["-j", str(p["jobs"])] if item["format"] == "directory" else []
+            code, stdout, stderr = server.client_run(argv + ["/backup/" + item["file"].lstrip("/")], volumes=volumes,
+                                                     timeout=p["timeout"], purpose="pg_restore")
+            if code != 0:
+                module.fail_json(msg="pg_restore of database %s failed: %s." % (item["name"], first_line(stderr or stdout)),
+                                 **out)
+            out["restored"].append(dict(name=item["name"], into=item["into"],
+                                        seconds=round(time.monotonic() - began, 3)))
+        for name in drops:
+            try:
+                server.psql(["DROP DATABASE IF EXISTS %s WITH (FORCE)" % ident(name)])
+            except DeploymentError as exc:
+                module.fail_json(msg="Dropping database %s failed: %s." % (name, exc), **out)
+            out["dropped"].append(name)
+    except (DeploymentError, docker_access.DockerAccessError) as exc:
+        module.fail_json(msg=str(exc), **out)
+    module.exit_json(**out)
+
+
+if __name__ == "__main__":
+    main()

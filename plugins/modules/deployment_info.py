@@ -1,0 +1,388 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, agenta.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: deployment_info
+short_description: Read an Agenta deployment on a host in one call, without its secrets
+version_added: 0.2.0
+description:
+  - Reads, through the Docker SDK, what the roles need to know about one host's Agenta deployment, once; the roles
+    check the result instead of reading the host again task by task.
+  - The Docker engine's version; the containers of the Compose project by service (name, state, exit code, image);
+    the one-shot migration containers at work.
+  - The env file, parsed as Compose reads it, inside the module. Its secrets stay there; RV(env.settings) holds
+    every other value.
+  - The database, through the deployment's own C(psql) in its postgres container. The password goes into the
+    exec's environment through the Docker API, never into an argument, a task's C(environment) or the result.
+    Every database with its size, the sessions that hold an advisory lock or belong to a migration, and (with
+    O(count_rows)) the exact rows of every table and the content of every Alembic version table.
+  - The free space at a folder, or at its nearest existing parent.
+  - Findings (a missing env file, a stopped container, a database that does not answer) are returned, not failed
+    on, so that the caller can say what to do. The module fails only on bad input or an engine it cannot reach.
+author:
+  - Agenta fleet maintainers (@agenta-fleet)
+options:
+  compose_project:
+    description: The Compose project of the deployment (label C(com.docker.compose.project)).
+    type: str
+    default: agenta-oss-gh
+  postgres_service:
+    description: The Compose service of PostgreSQL.
+    type: str
+    default: postgres
+  env_file:
+    description:
+      - Path, on the host, of the deployment's env file. The database login is read from it (C(POSTGRES_USER),
+        C(POSTGRES_PASSWORD), else the login in C(POSTGRES_URI) or C(POSTGRES_URI_CORE)).
+    type: path
+  db_user:
+    description: Database role; empty takes the env file's.
+    type: str
+    default: ""
+  db_password:
+    description: Its password; empty takes the env file's.
+    type: str
+    default: ""
+  database:
+    description: Read the database at all. V(false) for a host whose database another host owns.
+    type: bool
+    default: true
+  database_patterns:
+    description:
+      - SQL C(LIKE) patterns of the Agenta databases (RV(database.selected)). Databases the collection creates
+        for itself (C(agenta_fleet_%), C(%_rehearsal)) never match.
+    type: list
+    elements: str
+    default: [agenta_%, supertokens_%]
+  count_rows:
+    description:
+      - Count the rows of the tables and read the version tables of the selected databases (or of O(tables)).
+    type: bool
+    default: false
+  databases:
+    description:
+      - Count the rows of these databases (those that exist), instead of the selected ones. Implies O(count_rows).
+    type: list
+    elements: str
+  tables:
+    description:
+      - Count only these tables, C(database) -> list of tables (C(schema.table) outside C(public)). Databases and
+        tables that do not exist are left out of the result. Implies O(count_rows).
+    type: dict
+  space_at:
+    description: A folder on the host whose free space to measure (at its nearest existing parent).
+    type: path
+  docker_host:
+    description: The Docker engine to talk to, as the Docker SDK for Python takes it.
+    type: str
+    default: unix:///var/run/docker.sock
+  timeout:
+    description: Seconds to wait for the Docker engine and for each psql call.
+    type: int
+    default: 120
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: The module changes nothing, so there is no difference to show.
+  idempotent:
+    support: full
+    description: It only reads.
+  platform:
+    platforms: posix
+    support: full
+    description: Runs on the Docker host.
+requirements:
+  - Docker SDK for Python (C(docker)) on the host the module runs on
+notes:
+  - Two execs of C(psql) at most, whatever the number of databases and tables (a C(connect) meta-command between them).
+seealso:
+  - module: agenta.fleet.alembic_migration_info
+"""
+
+EXAMPLES = r"""
+- name: Read the deployment
+  agenta.fleet.deployment_info:
+    compose_project: agenta-oss-gh
+    env_file: /opt/agenta/hosting/docker-compose/oss/.env.oss.gh
+    space_at: /var/backups/agenta
+  register: deployment
+
+- name: Count every table of the core database
+  agenta.fleet.deployment_info:
+    env_file: /opt/agenta/hosting/docker-compose/oss/.env.oss.gh
+    tables:
+      agenta_oss_core: [projects, testsets]
+  register: counted
+"""
+
+RETURN = r"""
+engine:
+  description: The Docker engine.
+  returned: always
+  type: dict
+  sample: {version: "20.10.24+dfsg1"}
+containers:
+  description:
+    - The project's containers (not one-off runs) by Compose service; a running one wins. Each has C(name),
+      C(state), C(exit_code), C(image) and C(networks) (names). Nothing of a container's environment is read.
+  returned: always
+  type: dict
+  sample: {api: {name: agenta-oss-gh-api-1, state: running, exit_code: 0, image: "agenta-api:v0.113.0",
+                 networks: [agenta-oss-gh_default]}}
+oneshots:
+  description: Names of running one-shot migration containers of this collection.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+env:
+  description: The env file.
+  returned: always
+  type: dict
+  contains:
+    path:
+      description: Its path.
+      type: str
+    exists:
+      description: Whether it is a regular file.
+      type: bool
+    error:
+      description: The parser's sentence when a line is not as Compose reads it (it names the line, never a value).
+      type: str
+    settings:
+      description: Its variables; the value of each secret-looking name (password, secret, key, token, URI) is
+        C(********).
+      type: dict
+    db_user:
+      description: The database role that was used.
+      type: str
+    has_password:
+      description: Whether a database password was found.
+      type: bool
+database:
+  description: The database server, as the deployment's own psql sees it.
+  returned: always
+  type: dict
+  contains:
+    checked:
+      description: Whether it was read (O(database)).
+      type: bool
+    answered:
+      description: Whether psql answered.
+      type: bool
+    error:
+      description: The first line of psql's complaint, or why psql could not run.
+      type: str
+    container:
+      description: The postgres container.
+      type: str
+    version:
+      description: The server's version.
+      type: str
+    databases:
+      description: Every database with its size in bytes.
+      type: list
+      elements: dict
+    selected:
+      description: The Agenta databases (O(database_patterns)), with their sizes.
+      type: list
+      elements: dict
+    size_bytes:
+      description: Sum of the selected databases' sizes.
+      type: int
+    sessions:
+      description: Sessions that hold an advisory lock or whose application name starts with C(agenta.fleet).
+      type: list
+      elements: dict
+    measured:
+      description: Per counted database, C(tables) (table -> rows) and C(versions) (version table -> revisions).
+      type: dict
+    row_counts:
+      description: C(database.table) -> rows, for every counted table.
+      type: dict
+      sample: {agenta_oss_core.projects: 2}
+space:
+  description: Free space at O(space_at).
+  returned: when O(space_at) is set
+  type: dict
+  sample: {path: /var/backups/agenta, measured: /var/backups, free_bytes: 51234234368}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
+from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import EnvFileError, mask, parse_env_file
+from ansible_collections.agenta.fleet.plugins.module_utils.deployment import (
+    DeploymentError, counts_commands, db_login, first_line, flatten, index_containers, nearest_existing_dir,
+    parse_answers, psql_argv, public_settings, select_databases, server_sql)
+
+
+def read_env(path):
+    out = dict(path=path, exists=False, error=None, settings={})
+    if not path:
+        return out, {}
+    if not os.path.isfile(path):
+        return out, {}
+    out["exists"] = True
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8", "replace")
+        env = parse_env_file(text, path)
+    except EnvFileError as exc:
+        out["error"] = mask(str(exc))
+        return out, {}
+    except (IOError, OSError) as exc:
+        out["error"] = "Could not read %s: %s." % (path, exc.strerror or exc)
+        return out, {}
+    out["settings"] = public_settings(env)
+    return out, env
+
+
+def list_containers(client, project):
+    try:
+        found = client.containers.list(all=True, filters={"label": "%s=%s" % (docker_access.PROJECT_LABEL, project)})
+        oneshots = client.containers.list(filters={"label": docker_access.ONESHOT_LABEL})
+    except Exception as exc:
+        raise DeploymentError("Could not list the containers of compose project %s: %s."
+                              % (project, docker_access._reason(exc)))
+    items = []
+    for container in found:
+        labels = container.labels or {}
+        if labels.get("com.docker.compose.oneoff", "False") == "True":
+            continue
+        state = container.attrs.get("State") or {}
+        networks = sorted((container.attrs.get("NetworkSettings") or {}).get("Networks") or {})
+        items.append(dict(service=labels.get(docker_access.SERVICE_LABEL), name=container.name,
+                          state=container.status, exit_code=state.get("ExitCode"),
+                          image=(container.attrs.get("Config") or {}).get("Image"), networks=networks))
+    return index_containers(items), sorted(c.name for c in oneshots)
+
+
+def run_psql(client, container, user, password, commands, secrets):
+    argv = psql_argv(user, commands)
+    code, out, err = docker_access.exec_argv(client, container, argv, environment={"PGPASSWORD": password},
+                                             purpose="psql")
+    out, err = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    if code != 0:
+        raise DeploymentError(mask(first_line(err), secrets))
+    return parse_answers(out)
+
+
+def read_database(module, client, containers, env):
+    params = module.params
+    out = dict(checked=True, answered=False, error=None, container=None, version=None, databases=[], selected=[],
+               size_bytes=0, sessions=[], measured={}, row_counts={}, versions={})
+    postgres = containers.get(params["postgres_service"])
+    if postgres is None:
+        out["error"] = "compose project %s has no %s container" % (params["compose_project"], params["postgres_service"])
+        return out
+    out["container"] = postgres["name"]
+    if postgres["state"] != "running":
+        out["error"] = "container %s is %s" % (postgres["name"], postgres["state"])
+        return out
+    login = db_login(env)
+    user = params["db_user"] or login["user"]
+    password = params["db_password"] or login["password"]
+    secrets = dict(env, DB_PASSWORD=password)
+    try:
+        container = docker_access.find_container(client, name=postgres["name"])
+        server = run_psql(client, container, user, password, [server_sql()], secrets).get("server")
+        if server is None:
+            raise DeploymentError("psql gave no answer")
+        out.update(answered=True, version=server.get("version"), databases=server.get("databases") or [],
+                   sessions=server.get("sessions") or [])
+        out["selected"] = select_databases(out["databases"], params["database_patterns"])
+        out["size_bytes"] = sum(int(d.get("size") or 0) for d in out["selected"])
+        tables = params["tables"]
+        wanted = params["databases"]
+        if params["count_rows"] or tables is not None or wanted is not None:
+            present = set(d["name"] for d in out["databases"])
+            if tables is not None:
+                names = sorted(n for n in tables if n in present)
+            elif wanted is not None:
+                names = [n for n in wanted if n in present]
+            else:
+                names = [d["name"] for d in out["selected"]]
+            if names:
+                answers = run_psql(client, container, user, password, counts_commands(names, tables), secrets)
+                measured = dict((n, answers.get("db:" + n) or {"tables": {}, "versions": {}}) for n in names)
+                out["measured"] = measured
+                out["row_counts"], out["versions"] = flatten(measured)
+    except (DeploymentError, docker_access.DockerAccessError) as exc:
+        out["error"] = str(exc)
+    return out
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            compose_project=dict(type="str", default="agenta-oss-gh"),
+            postgres_service=dict(type="str", default="postgres"),
+            env_file=dict(type="path"),
+            db_user=dict(type="str", default=""),
+            db_password=dict(type="str", default="", no_log=True),
+            database=dict(type="bool", default=True),
+            database_patterns=dict(type="list", elements="str", default=["agenta_%", "supertokens_%"]),
+            count_rows=dict(type="bool", default=False),
+            databases=dict(type="list", elements="str"),
+            tables=dict(type="dict"),
+            space_at=dict(type="path"),
+            docker_host=dict(type="str", default=docker_access.DEFAULT_DOCKER_HOST),
+            timeout=dict(type="int", default=120),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if not docker_access.HAS_DOCKER:
+        module.fail_json(msg="The Docker SDK for Python is missing on this host; install python3-docker "
+                             "(or pip install docker).", exception=docker_access.DOCKER_IMPORT_ERROR)
+    if params["tables"] is not None:
+        bad = [k for k, v in params["tables"].items() if not isinstance(v, list)]
+        if bad:
+            module.fail_json(msg="tables must map each database to a list of tables; %s does not." % bad[0])
+    if params["timeout"] < 1:
+        module.fail_json(msg="timeout must be a whole number of seconds from 1, not %s." % params["timeout"])
+
+    env_out, env = read_env(params["env_file"])
+    try:
+        client = docker_access.connect(params["docker_host"], params["timeout"])
+    except docker_access.DockerAccessError as exc:
+        module.fail_json(msg=str(exc), env=env_out)
+    try:
+        version = client.version().get("Version")
+        containers, oneshots = list_containers(client, params["compose_project"])
+    except DeploymentError as exc:
+        module.fail_json(msg=str(exc), env=env_out)
+    except Exception as exc:
+        module.fail_json(msg="Could not ask the Docker engine for its version: %s." % docker_access._reason(exc))
+
+    login = db_login(env)
+    env_out["db_user"] = params["db_user"] or login["user"]
+    env_out["has_password"] = bool(params["db_password"] or login["password"])
+    result = dict(changed=False, engine=dict(version=version), containers=containers, oneshots=oneshots, env=env_out)
+    if params["database"]:
+        try:
+            result["database"] = read_database(module, client, containers, env)
+        except DeploymentError as exc:
+            module.fail_json(msg=str(exc), **result)
+    else:
+        result["database"] = dict(checked=False, answered=False, error=None, databases=[], selected=[], size_bytes=0,
+                                  sessions=[], measured={}, row_counts={}, versions={})
+    if params["space_at"]:
+        measured = nearest_existing_dir(params["space_at"])
+        stat = os.statvfs(measured)
+        result["space"] = dict(path=params["space_at"], measured=measured, free_bytes=stat.f_bavail * stat.f_frsize)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
