@@ -16,12 +16,14 @@ description:
     spaces around C(=) are ignored."
   - "Single-quoted values are literal; double-quoted values understand the escapes C(\\n), C(\\t), C(\\r), C(\\\")
     and C(\\\\) and expand C(${VAR}); quoted values may span several lines."
-  - "Unquoted values lose a trailing comment (a C(#) after a space or tab) and their trailing spaces, and expand
-    C($VAR), C(${VAR}) and C(${VAR:-default}) from the names defined above them in the file (not from the
-    controller's or the host's environment)."
+  - "Unquoted values lose a trailing comment (a C(#) after a space or tab) and their trailing spaces. Unquoted and
+    double-quoted values are interpolated as Compose does, from the names defined above them in the file (not from
+    the controller's or the host's environment): C($$) is one C($); C($VAR) and C(${VAR}); C(${VAR-x}) and
+    C(${VAR:-x}) (x when unset, or unset or empty; x may hold references); C(${VAR+x}) and C(${VAR:+x}); C(${VAR?msg})
+    and C(${VAR:?msg}) refuse the file. Tested against C(docker compose config)."
   - The last line of a name wins. A bare name without C(=) is skipped (Compose would take it from its shell).
-  - A line that is not C(KEY=VALUE), an invalid name or an unterminated quote fails with one sentence naming the
-    line (and O(source)); a password in a C(scheme://user:password@) URI of that sentence is masked.
+  - A line that is not C(KEY=VALUE), an invalid name, an unterminated quote or C(${) or a required variable that
+    is missing fails with one sentence naming the line (and O(source)); a password in a C(scheme://user:password@) URI of that sentence is masked.
   - "The result usually holds passwords: use it only in tasks with C(no_log: true)."
 positional: source
 options:

@@ -18,7 +18,6 @@ DEFAULT_CONTAINER = "agenta-oss-gh-api-1"
 
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]+)(@)")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-_VAR_REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
 class EnvFileError(ValueError):
@@ -36,15 +35,77 @@ def mask(text, env=None):
     return text
 
 
-def _interpolate(value, known):
-    def repl(match):
-        name = match.group(1) or match.group(3)
-        default = match.group(2)
-        found = known.get(name)
-        if found in (None, "") and default is not None:
-            return default
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BRACED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+?])(.*))?$", re.S)
+
+
+def _closing_brace(value, start):
+    """Index of the '}' that closes the '${' before start ('${' inside count as nested), or -1."""
+    depth, pos = 1, start
+    while pos < len(value):
+        if value.startswith("${", pos):
+            depth += 1
+            pos += 2
+            continue
+        if value[pos] == "}":
+            depth -= 1
+            if depth == 0:
+                return pos
+        pos += 1
+    return -1
+
+
+def _interpolate(value, known, where="the env file"):
+    """Compose's interpolation of an env file value: $$ is a literal $, $NAME and ${NAME} take an earlier line's
+    value (unset: empty), ${NAME-x} / ${NAME:-x} give x when NAME is unset / unset or empty, ${NAME+x} /
+    ${NAME:+x} give x when it is set / set and not empty, ${NAME?msg} / ${NAME:?msg} refuse the file when it is
+    unset / unset or empty. Defaults may hold references themselves. A $ before anything else stays a $."""
+    out, pos = [], 0
+    while pos < len(value):
+        char = value[pos]
+        if char != "$":
+            out.append(char)
+            pos += 1
+            continue
+        if value.startswith("$$", pos):
+            out.append("$")
+            pos += 2
+            continue
+        if value.startswith("${", pos):
+            end = _closing_brace(value, pos + 2)
+            if end < 0:
+                raise EnvFileError("%s has a ${ without its closing }." % where)
+            out.append(_expand(value[pos + 2:end], known, where))
+            pos = end + 1
+            continue
+        name = _NAME.match(value, pos + 1)
+        if name:
+            out.append(known.get(name.group(0)) or "")
+            pos = name.end()
+            continue
+        out.append("$")
+        pos += 1
+    return "".join(out)
+
+
+def _expand(body, known, where):
+    match = _BRACED.match(body)
+    if not match:
+        raise EnvFileError("%s has an invalid reference ${%s}." % (where, body.split(":")[0].split("}")[0][:40]))
+    name, op, arg = match.groups()
+    found = known.get(name)
+    if op is None:
         return found or ""
-    return _VAR_REF.sub(repl, value)
+    is_set = found is not None and (found != "" or not op.startswith(":"))
+    kind = op[-1]
+    if kind == "-":
+        return found if is_set else _interpolate(arg, known, where)
+    if kind == "+":
+        return _interpolate(arg, known, where) if is_set else ""
+    if not is_set:
+        raise EnvFileError("%s requires %s to be set%s: %s." % (
+            where, name, "" if not op.startswith(":") else " and not empty", arg or "no message"))
+    return found
 
 
 def parse_env_file(text, source="env file"):
@@ -87,11 +148,11 @@ def parse_env_file(text, source="env file"):
             inner = body[:end]
             if quote == '"':
                 inner = _unescape(inner)
-                inner = _interpolate(inner, result)
+                inner = _interpolate(inner, result, "Line %d of %s" % (opened, source))
             value = inner
         else:
             value = re.split(r"\s+#", value, maxsplit=1)[0].rstrip()
-            value = _interpolate(value, result)
+            value = _interpolate(value, result, "Line %d of %s" % (index, source))
         result[key] = value
     return result
 
@@ -109,7 +170,8 @@ def _closing_quote(body, quote):
 
 
 def _unescape(value):
-    table = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
+    # \$ stays a literal $: it goes on as $$, which the interpolation reads as one $.
+    table = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$$"}
     out, pos = [], 0
     while pos < len(value):
         char = value[pos]

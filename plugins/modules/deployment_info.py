@@ -76,6 +76,9 @@ options:
   space_at:
     description: A folder on the host whose free space to measure (at its nearest existing parent).
     type: path
+  backup_dir:
+    description: A folder of backups (M(agenta.fleet.backup)); RV(backups) lists those in it that hold a manifest.
+    type: path
   docker_host:
     description: The Docker engine to talk to, as the Docker SDK for Python takes it.
     type: str
@@ -208,6 +211,12 @@ database:
       description: C(database.table) -> rows, for every counted table.
       type: dict
       sample: {agenta_oss_core.projects: 2}
+backups:
+  description: The backups in O(backup_dir) that hold a C(manifest.json), oldest first (by the manifest's time).
+  returned: when O(backup_dir) is set
+  type: list
+  elements: str
+  sample: [20261202T101500Z, 20261203T080000Z]
 space:
   description: Free space at O(space_at).
   returned: when O(space_at) is set
@@ -245,6 +254,20 @@ def read_env(path):
         return out, {}
     out["settings"] = public_settings(env)
     return out, env
+
+
+def list_backups(folder):
+    """Names of the sub-folders of folder that hold a manifest.json, oldest manifest first."""
+    found = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    for name in names:
+        manifest = os.path.join(folder, name, "manifest.json")
+        if name != "latest" and os.path.isfile(manifest):
+            found.append((os.stat(manifest).st_mtime, name))
+    return [name for _mtime, name in sorted(found)]
 
 
 def list_containers(client, project):
@@ -336,6 +359,7 @@ def main():
             databases=dict(type="list", elements="str"),
             tables=dict(type="dict"),
             space_at=dict(type="path"),
+            backup_dir=dict(type="path"),
             docker_host=dict(type="str", default=docker_access.DEFAULT_DOCKER_HOST),
             timeout=dict(type="int", default=120),
         ),
@@ -377,6 +401,8 @@ def main():
     else:
         result["database"] = dict(checked=False, answered=False, error=None, databases=[], selected=[], size_bytes=0,
                                   sessions=[], measured={}, row_counts={}, versions={})
+    if params["backup_dir"]:
+        result["backups"] = list_backups(params["backup_dir"])
     if params["space_at"]:
         measured = nearest_existing_dir(params["space_at"])
         stat = os.statvfs(measured)

@@ -245,6 +245,11 @@ def test_restore_in_check_mode_is_a_plan_that_changes_nothing(lab, state):
     ok(res)
     plan = res.results("Show the restore result")[HOST]["agenta_restore_result"]
     assert plan["check_mode"] is True and plan["manifest"].startswith(state["dir"])
+    # The plan names the revisions it goes back to (it printed "key=value, key=value" once).
+    said = [t["hosts"][HOST]["msg"] for play in res.json["plays"] for t in play["tasks"]
+            if t["task"]["name"].endswith("Show the plan") and HOST in t["hosts"]][-1]
+    revisions = ", ".join(f"{c}={r or 'base'}" for c, r in sorted(state["revisions"].items()))
+    assert f"revisions {revisions}):" in said, said
     assert lab.revisions(HOST) == state["damaged_revisions"]
     assert all_counts(lab, HOST) == damaged
     assert env_value(lab, HOST, "AGENTA_API_IMAGE_TAG") == lab.new_release

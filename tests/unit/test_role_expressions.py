@@ -69,6 +69,17 @@ def test_unknown_target_chain_and_several_heads_are_refused():
         "Chain oss on web-1 has 2 heads in the API image (b, c); name its target in agenta_verify_targets."]
 
 
+def test_chains_of_a_migration_carry_after_instead_of_current():
+    migrated = [{"name": "core_oss", "before": "c05500000001", "after": "c05500000003", "heads": ["c05500000003"]},
+                {"name": "tracing_oss", "before": None, "after": None, "heads": ["7a5500000002"]}]
+    assert problems(migrated) == [
+        "Chain tracing_oss on web-1 is at base, but its head is 7a5500000002; migrate it (agenta.fleet.migrate) and "
+        "verify again."]
+    assert render("verify", "__agenta_verify_revisions", __agenta_verify_chains=migrated) == {
+        "core_oss": "c05500000003", "tracing_oss": "base"}
+    assert render("verify", "__agenta_verify_revisions", __agenta_verify_chains=G3_AT_HEAD)["core_oss"] == "c05500000003"
+
+
 def manifest(*dbs):
     return {"tool": "agenta.fleet.backup", "databases": [{"name": n, "tables": t} for n, t in dbs]}
 
