@@ -20,13 +20,14 @@ INVENTORY   = lab/$(if $(filter lab,$(LAB)),inventory.yml,inventory-$(LAB).yml)
 COLLECTIONS = $(VENV)/collections
 PLAYBOOK    = ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(COLLECTIONS) $(VENV)/bin/ansible-playbook -i $(INVENTORY)
 
-.PHONY: help venv engine images collections lab-up lab-status lab-down lab-clean demo test unit integration lint sanity molecule
+.PHONY: help venv engine images collections lab-up lab-status lab-down lab-clean demo test unit integration lint sanity molecule bench
 
 help:
 	@echo "make demo                      engine + lab (STAGING=$(STAGING) PRODUCTION=$(PRODUCTION) RELEASE=$(RELEASE)) + status"
 	@echo "make test                      unit tests, lint, integration tests on real lab hosts"
 	@echo "make lab-up|lab-status|lab-down|lab-clean   manage the lab fleet (LAB=$(LAB))"
 	@echo "make molecule                  every Molecule scenario (molecule test -s NAME), or SCENARIOS=\"default fleet\""
+	@echo "make bench                     the collection vs the plain commands and a hand-written playbook -> bench/RESULTS.md"
 
 $(VENV)/.installed: requirements.txt requirements-test.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -86,6 +87,12 @@ molecule: venv engine images collections
 	  echo "molecule test -s $$s: $$(( $$(date +%s) - start )) s"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "failed scenarios:$$failed"; exit 1; fi
+
+# The collection against the plain commands and a hand-written playbook on the lab (bench/bench.py), written to
+# bench/RESULTS.md. BENCH_ARGS="--quick" for one round; "--reps 5 --mb 1024 --hosts 1,2,4" for the full picture.
+BENCH_ARGS ?=
+bench: venv engine images collections
+	$(PY) bench/bench.py $(BENCH_ARGS)
 
 test: venv engine images
 	$(PY) -m pytest -q --durations=15 tests/unit tests/integration $(PYTEST_ARGS)
