@@ -31,6 +31,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -99,8 +100,22 @@ def lab(*args: str) -> None:
     subprocess.run([sys.executable, str(REPO / "lab" / "lab.py"), "--lab", LAB, *args], check=True)
 
 
+def collections_path() -> str:
+    """A collections path where agenta.fleet is this checkout (make's .venv/collections, else a temporary one)."""
+    made = REPO / ".venv" / "collections"
+    if (made / "ansible_collections" / "agenta" / "fleet").exists():
+        return str(made)
+    root = Path(tempfile.mkdtemp(prefix="agenta-bench-collections-"))
+    (root / "ansible_collections" / "agenta").mkdir(parents=True)
+    (root / "ansible_collections" / "agenta" / "fleet").symlink_to(REPO)
+    return str(root)
+
+
+COLLECTIONS = collections_path()
+
+
 def ansible(playbook: str, limit: str, *extra: str) -> None:
-    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(REPO / ".venv" / "collections"),
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS,
            "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.null", "ANSIBLE_RETRY_FILES_ENABLED": "false",
            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(labmod.inventory_path(LAB)),
