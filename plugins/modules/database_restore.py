@@ -21,27 +21,9 @@ description:
     M(agenta.fleet.restore)).
 author:
   - Agenta fleet maintainers (@agenta-fleet)
+extends_documentation_fragment:
+  - agenta.fleet.postgres_target
 options:
-  compose_project:
-    description: The Compose project of the deployment.
-    type: str
-    default: agenta-oss-gh
-  postgres_service:
-    description: The Compose service of PostgreSQL; its running container is the server, its image the client.
-    type: str
-    default: postgres
-  env_file:
-    description: Path, on the host, of the deployment's env file (the database login).
-    type: path
-    required: true
-  db_user:
-    description: Database role; empty takes the env file's.
-    type: str
-    default: ""
-  db_password:
-    description: Its password; empty takes the env file's.
-    type: str
-    default: ""
   source:
     description: The backup folder on the host that holds the dumps. Required with O(restore).
     type: path
@@ -68,14 +50,6 @@ options:
     description: Parallel jobs of C(pg_restore) for V(directory) dumps.
     type: int
     default: 2
-  docker_host:
-    description: The Docker engine to talk to, as the Docker SDK for Python takes it.
-    type: str
-    default: unix:///var/run/docker.sock
-  timeout:
-    description: Seconds to wait for the Docker engine and for each restore.
-    type: int
-    default: 3600
 attributes:
   check_mode:
     support: full
@@ -90,8 +64,6 @@ attributes:
     platforms: posix
     support: full
     description: Runs on the Docker host.
-requirements:
-  - Docker SDK for Python (C(docker)) on the host the module runs on
 seealso:
   - module: agenta.fleet.database_backup
 """
