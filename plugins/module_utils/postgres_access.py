@@ -103,3 +103,83 @@ def within(folder, relative):
     if relative.startswith("/") or not (path == folder or path.startswith(folder.rstrip("/") + "/")):
         raise DeploymentError("The dump %s lies outside the backup %s." % (relative, folder))
     return path
+
+
+# One one-shot container dumps every database and lists each dump back (pg_restore --list): one container start
+# instead of two per database. Arguments: format, jobs, then the databases. A line per dump on stdout:
+# "agenta.fleet:dump:<db>:<entries>:<seconds>"; a failure exits 3 (pg_dump) or 4 (the list) after a line
+# "agenta.fleet:fail:<db>:<step>", with the tool's own message on stderr.
+DUMP_SCRIPT = r"""umask 077
+fmt=$1; jobs=$2; shift 2
+for db in "$@"; do
+  t0=$(date +%s)
+  if [ "$fmt" = custom ]; then
+    f="/backup/$db.dump"; pg_dump -Fc -f "$f" "$db" || { echo "agenta.fleet:fail:$db:pg_dump"; exit 3; }
+  else
+    f="/backup/$db.dir"; pg_dump -Fd -j "$jobs" -f "$f" "$db" || { echo "agenta.fleet:fail:$db:pg_dump"; exit 3; }
+  fi
+  pg_restore --list "$f" > /tmp/agenta-fleet.list || { echo "agenta.fleet:fail:$db:list"; exit 4; }
+  [ -s /tmp/agenta-fleet.list ] || { echo "agenta.fleet:fail:$db:list" ; echo "it lists nothing" >&2; exit 4; }
+  n=$(grep -c -v -e '^;' -e '^[[:space:]]*$' /tmp/agenta-fleet.list || true)
+  echo "agenta.fleet:dump:$db:$n:$(( $(date +%s) - t0 ))"
+done
+"""
+
+# One one-shot container recreates each target database and restores its dump into it. Arguments: jobs, then
+# triples of (database, target, file relative to /backup, format). A line per restore on stdout:
+# "agenta.fleet:restored:<db>:<target>:<seconds>"; a failure exits 3 after "agenta.fleet:fail:<db>:<step>".
+RESTORE_SCRIPT = r"""jobs=$1; shift
+while [ $# -ge 4 ]; do
+  db=$1; into=$2; file=$3; fmt=$4; shift 4
+  t0=$(date +%s)
+  psql -d postgres -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$into\" WITH (FORCE)" \
+    -c "CREATE DATABASE \"$into\"" || { echo "agenta.fleet:fail:$db:create"; exit 3; }
+  if [ "$fmt" = directory ]; then j="-j $jobs"; else j=""; fi
+  pg_restore -d "$into" --exit-on-error $j "/backup/$file" || { echo "agenta.fleet:fail:$db:pg_restore"; exit 3; }
+  echo "agenta.fleet:restored:$db:$into:$(( $(date +%s) - t0 ))"
+done
+"""
+
+
+def _marks(text, kind):
+    return [line.split(":")[2:] for line in (text or "").splitlines() if line.startswith("agenta.fleet:%s:" % kind)]
+
+
+def dump_all(server, dest, names, fmt, jobs, timeout):
+    """pg_dump of every database into dest, each listed back; -> [{name, file, format, entries, seconds}].
+    Raises DeploymentError naming the database and the tool's first line."""
+    argv = ["sh", "-c", DUMP_SCRIPT, "agenta-backup", fmt, str(jobs)] + [plain_name(n, "database") for n in names]
+    code, out, err = server.client_run(argv, volumes={dest: {"bind": "/backup", "mode": "rw"}}, timeout=timeout,
+                                       purpose="pg_dump")
+    done = dict((m[0], m) for m in _marks(out, "dump"))
+    if code != 0:
+        failed = (_marks(out, "fail") or [["?", "pg_dump"]])[0]
+        if failed[1] == "list":
+            raise DeploymentError("pg_restore --list cannot read the dump of database %s: %s."
+                                  % (failed[0], first_line(err)))
+        raise DeploymentError("pg_dump of database %s failed: %s." % (failed[0], first_line(err or out)))
+    dumps = []
+    for name in names:
+        mark = done.get(name)
+        if mark is None:
+            raise DeploymentError("pg_dump gave no account of database %s." % name)
+        dumps.append(dict(name=name, file=dump_file(name, fmt), format=fmt, entries=int(mark[1]),
+                          seconds=float(mark[2])))
+    return dumps
+
+
+def restore_all(server, source, items, jobs, timeout):
+    """items = [{name, into, file, format}] restored from the backup folder source; -> [{name, into, seconds}].
+    Raises DeploymentError naming the database and the tool's first line."""
+    argv = ["sh", "-c", RESTORE_SCRIPT, "agenta-restore", str(jobs)]
+    for item in items:
+        argv += [plain_name(item["name"], "database"), plain_name(item["into"], "database"),
+                 item["file"].lstrip("/"), item["format"]]
+    code, out, err = server.client_run(argv, volumes={source: {"bind": "/backup", "mode": "ro"}}, timeout=timeout,
+                                       purpose="pg_restore")
+    if code != 0:
+        failed = (_marks(out, "fail") or [["?", "pg_restore"]])[0]
+        if failed[1] == "create":
+            raise DeploymentError("Recreating database %s failed: %s." % (failed[0], first_line(err or out)))
+        raise DeploymentError("pg_restore of database %s failed: %s." % (failed[0], first_line(err or out)))
+    return [dict(name=m[0], into=m[1], seconds=float(m[2])) for m in _marks(out, "restored")]

@@ -97,6 +97,17 @@ options:
       - Its failure fails the module.
     type: bool
     default: true
+  state_file:
+    description:
+      - A file on the host where a run that applied revisions records what it did (JSON, 0600, in a folder the
+        module creates 0700) with the time, the layout, per chain C(before), C(after), C(applied) and C(pending), the tables
+        changed on purpose and what the release's runner did (without its output), plus O(state_extra).
+      - Not written in check mode or when nothing was applied.
+    type: path
+  state_extra:
+    description: More keys for the state file (the inventory name of the host, the image).
+    type: dict
+    default: {}
 attributes:
   check_mode:
     support: full
@@ -352,6 +363,10 @@ chains:
       sample: []
 """
 
+import json
+import os
+import time
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
@@ -370,6 +385,8 @@ def main():
         allow_irreversible=dict(type="bool", default=False),
         lock_timeout=dict(type="int", default=300),
         release_runner=dict(type="bool", default=True),
+        state_file=dict(type="path"),
+        state_extra=dict(type="dict", default={}),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
@@ -408,7 +425,40 @@ def main():
         out["diff"] = dict(before=diff_text(chains, "before"), after=diff_text(chains, "after"))
     if result.get("error"):
         module.fail_json(msg=result["error"], **out)
+    if params["state_file"] and not module.check_mode and any(chain.get("applied") for chain in chains):
+        try:
+            write_state(params["state_file"], state_record(out, params["state_extra"]))
+        except (IOError, OSError) as exc:
+            module.fail_json(msg="The migration ran, but its state file %s could not be written: %s; the database is "
+                                 "migrated, write access to that folder is missing." % (params["state_file"],
+                                                                                        exc.strerror or exc), **out)
     module.exit_json(**out)
+
+
+def state_record(out, extra):
+    """What a migration leaves on the host: when, the layout, each chain's before/after/applied/pending."""
+    def by_chain(key):
+        return dict((c["name"], c.get(key)) for c in out["chains"])
+    runner = dict((k, v) for k, v in (out.get("runner") or {}).items() if k not in ("output", "output_full"))
+    record = dict(time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), changed=out["changed"],
+                  layout=out["layout"], before=by_chain("before"), after=by_chain("after"),
+                  applied=by_chain("applied"), pending=by_chain("pending"),
+                  tables_changed=out.get("tables_changed") or [], runner=runner)
+    record.update(extra or {})
+    return record
+
+
+def write_state(path, record):
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        os.makedirs(folder, 0o700)
+    tmp = path + ".tmp"
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(record, indent=4, sort_keys=True) + "\n")
+    os.rename(tmp, path)
 
 
 if __name__ == "__main__":

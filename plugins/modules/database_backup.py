@@ -7,92 +7,160 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: database_backup
-short_description: Dump an Agenta deployment's databases with its own pg_dump and check that each dump reads back
+short_description: Take a verified backup of an Agenta deployment's databases in one call
 version_added: 0.2.0
 description:
-  - Dumps each database of O(databases) with C(pg_dump) in a one-shot container of the deployment's PostgreSQL
-    image, on the deployment's network, into O(dest) (umask 077, so files 0600 and folders 0700, owned by root).
-  - Then checks each dump with C(pg_restore --list) in a one-shot container without network.
-  - The login is read from the env file inside the module (C(POSTGRES_USER) / C(POSTGRES_PASSWORD), else the login
-    of C(POSTGRES_URI) or C(POSTGRES_URI_CORE)). The password goes into the one-shot container's environment
-    through the Docker API, never into an argument, a task's C(environment) or the result.
-  - The backup folder, the manifest, the checksums and the retention are the caller's (role M(agenta.fleet.backup)).
+  - Checks that O(backup_dir) is a folder of its own (absolute, normalised, not a system folder, holding nothing
+    the collection did not write) before anything is created, then writes the backup C(<backup_dir>/<name>/).
+  - Counts the rows of every table and reads every Alembic version table (the deployment's own C(psql) in its
+    postgres container), then dumps every database with C(pg_dump) and lists each dump back with
+    C(pg_restore --list), all in one one-shot container of the deployment's PostgreSQL image on its network
+    (umask 077, so files 0600 and folders 0700, owned by root).
+  - Copies the env file (0600), computes the SHA-256 of every file, optionally restores every dump into a scratch
+    database C(agenta_fleet_trial_<db>) and compares it with the source (the scratch databases are always
+    dropped), then writes C(manifest.json) last, points C(latest) at the backup and removes the backups of this
+    collection past the newest O(keep).
+  - The login is read from the env file inside the module. The password goes into the environment of the exec or
+    the one-shot container through the Docker API, never into an argument, a task's C(environment) or the result.
+  - Any failure removes the unfinished backup folder and names the step that failed.
 author:
   - Agenta fleet maintainers (@agenta-fleet)
 extends_documentation_fragment:
   - agenta.fleet.postgres_target
 options:
-  dest:
-    description: An existing folder on the host that receives one dump per database.
+  backup_dir:
+    description:
+      - The folder of the backups, dedicated to them. Refused when it is not absolute or not normalised, when it is
+        a system folder (or a link to one), or when it holds files that agenta.fleet did not write.
     type: path
     required: true
+  name:
+    description: The backup's name, C(YYYYMMDDTHHMMSSZ); empty takes the current UTC time.
+    type: str
+    default: ""
   databases:
-    description: The databases to dump, in order.
+    description: The databases to back up, in order; omitted, those of the server that match O(database_patterns).
     type: list
     elements: str
-    required: true
+  database_patterns:
+    description: SQL C(LIKE) patterns of the Agenta databases, used when O(databases) is omitted.
+    type: list
+    elements: str
+    default: [agenta_%, supertokens_%]
   format:
     description: V(custom) (C(pg_dump -Fc), one file C(<db>.dump)) or V(directory) (C(pg_dump -Fd), a folder C(<db>.dir)).
     type: str
     choices: [custom, directory]
     default: custom
   jobs:
-    description: Parallel jobs of C(pg_dump -Fd); only with O(format=directory).
+    description: Parallel jobs of C(pg_dump -Fd) and C(pg_restore); only with O(format=directory).
     type: int
     default: 2
+  keep:
+    description: How many backups of this collection to keep in O(backup_dir), this one included.
+    type: int
+    default: 5
+  trial_restore:
+    description: Restore every dump into a scratch database and compare its rows and version tables with the source.
+    type: bool
+    default: false
+  revisions:
+    description: The Alembic revisions of the deployment per chain, recorded in the manifest.
+    type: dict
+    default: {}
+  layout:
+    description: The deployment's migration layout, recorded in the manifest.
+    type: str
+    default: unknown
+  api_service:
+    description: The Compose service of the API; its container's image is recorded in the manifest.
+    type: str
+    default: api
+  compose_dir:
+    description: The deployment's compose folder, recorded in the manifest.
+    type: str
+    default: ""
+  host:
+    description: The name of the host in the manifest (the inventory name); empty takes the host's name.
+    type: str
+    default: ""
 attributes:
   check_mode:
     support: full
-    description: In check mode nothing is dumped; the result names the files that would be written.
+    description: In check mode the folder is checked and the databases are read; nothing is written.
   diff_mode:
     support: none
-    description: Dumps are new files; there is no difference to show.
+    description: A backup is new files; there is no difference to show.
   idempotent:
     support: none
-    description: Every run writes new dumps.
+    description: Every run writes a new backup.
   platform:
     platforms: posix
     support: full
-    description: Runs on the Docker host.
+    description: Runs on the Docker host, as root.
 seealso:
   - module: agenta.fleet.database_restore
   - module: agenta.fleet.deployment_info
 """
 
 EXAMPLES = r"""
-- name: Dump the databases
+- name: Back up the deployment
   agenta.fleet.database_backup:
     env_file: /opt/agenta/hosting/docker-compose/oss/.env.oss.gh
-    dest: /var/backups/agenta/20261203T080000Z
-    databases: [agenta_oss_core, agenta_oss_tracing, agenta_oss_supertokens]
+    backup_dir: /var/backups/agenta
+    keep: 5
+
+- name: Back up two databases in directory format, with a trial restore
+  agenta.fleet.database_backup:
+    env_file: /opt/agenta/hosting/docker-compose/oss/.env.oss.gh
+    backup_dir: /var/backups/agenta
+    databases: [agenta_oss_core, agenta_oss_tracing]
+    format: directory
+    jobs: 4
+    trial_restore: true
 """
 
 RETURN = r"""
-dumps:
-  description: One entry per database, in order.
+name:
+  description: The backup's name.
+  returned: always
+  type: str
+  sample: 20261203T080000Z
+path:
+  description: The backup's folder.
+  returned: always
+  type: str
+  sample: /var/backups/agenta/20261203T080000Z
+manifest:
+  description: The path of its C(manifest.json).
+  returned: always
+  type: str
+backup:
+  description: The manifest as written (tool, name, host, created, images, layout, revisions, format, one entry
+    per database with its file, checksum, size, row counts and version tables, the env file's checksum, what was
+    verified). In check mode only the plan's parts.
+  returned: always
+  type: dict
+databases:
+  description: The databases backed up (in check mode, to back up), with their size on the server.
   returned: always
   type: list
   elements: dict
-  contains:
-    name:
-      description: The database.
-      type: str
-      sample: agenta_oss_core
-    file:
-      description: The dump, relative to O(dest).
-      type: str
-      sample: agenta_oss_core.dump
-    format:
-      description: V(custom) or V(directory).
-      type: str
-    entries:
-      description: How many entries C(pg_restore --list) read from the dump (0 for an empty database; null in check
-        mode). A dump that C(pg_restore --list) cannot read, or that gives no table of contents at all, fails.
-      type: int
-      sample: 412
-    seconds:
-      description: How long the dump took.
-      type: float
+  sample: [{name: agenta_oss_core, size: 8201011}]
+dumps:
+  description: One entry per database (name, file, format, entries listed by C(pg_restore --list), seconds).
+  returned: success
+  type: list
+  elements: dict
+removed:
+  description: The older backups removed by the retention (in check mode, that would be removed).
+  returned: always
+  type: list
+  elements: str
+trial_restore:
+  description: Whether a trial restore matched the source (null when none was asked).
+  returned: always
+  type: bool
 seconds:
   description: How long the whole run took.
   returned: always
@@ -100,74 +168,184 @@ seconds:
 """
 
 import os
+import socket
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
-from ansible_collections.agenta.fleet.plugins.module_utils.deployment import DeploymentError, first_line, plain_name
+from ansible_collections.agenta.fleet.plugins.module_utils import backup_set, docker_access
+from ansible_collections.agenta.fleet.plugins.module_utils.deployment import (
+    DeploymentError, counts_commands, parse_answers, plain_name, select_databases, server_sql)
 from ansible_collections.agenta.fleet.plugins.module_utils.postgres_access import (
-    connection_argument_spec, dump_file, open_server)
+    connection_argument_spec, dump_all, ident, open_server, restore_all)
+
+TRIAL_PREFIX = "agenta_fleet_trial_"
 
 
-def list_entries(text):
-    return sum(1 for line in text.splitlines() if line.strip() and not line.startswith(";"))
+def read_server(server):
+    answer = parse_answers(server.psql([server_sql(sessions=False)])).get("server")
+    if answer is None:
+        raise DeploymentError("PostgreSQL in %s gave no answer." % server.name)
+    return answer.get("databases") or []
 
 
-def dump_argv(name, fmt, jobs):
-    out = ["/backup/" + dump_file(name, fmt)]
-    shape = ["-Fc", "-f"] + out if fmt == "custom" else ["-Fd", "-j", str(jobs), "-f"] + out
-    # umask 077 inside the one-shot: every file 0600, every folder 0700, as root.
-    return ["sh", "-c", 'umask 077 && exec "$@"', "agenta-backup", "pg_dump"] + shape + [name]
+def measure(server, names):
+    answers = parse_answers(server.psql(counts_commands(names)))
+    return dict((n, answers.get("db:" + n) or {"tables": {}, "versions": {}}) for n in names)
+
+
+def api_image(server, project, service):
+    try:
+        container = docker_access.find_container(server.client, project=project, service=service,
+                                                 require_running=False)
+    except docker_access.DockerAccessError:
+        return ""
+    return (container.attrs.get("Config") or {}).get("Image") or ""
+
+
+def trial(server, path, dumps, source, jobs, timeout):
+    """Restore every dump into its scratch database, compare with source, always drop them. -> '' or a mismatch."""
+    items = [dict(name=d["name"], into=TRIAL_PREFIX + d["name"], file=d["file"], format=d["format"]) for d in dumps]
+    try:
+        restore_all(server, path, items, jobs, timeout)
+        got = measure(server, [i["into"] for i in items])
+        return backup_set.compare(source, dict((i["name"], got[i["into"]]) for i in items))
+    finally:
+        try:
+            server.psql(["DROP DATABASE IF EXISTS %s WITH (FORCE)" % ident(i["into"]) for i in items])
+        except DeploymentError as exc:
+            raise DeploymentError("A scratch database %s* could not be dropped (%s); drop it by hand."
+                                  % (TRIAL_PREFIX, exc))
+
+
+def take(module, server, folder, path, name, names, sizes, image):
+    """Everything that writes, in order; the caller removes path when this raises."""
+    p = module.params
+    os.mkdir(path, 0o700)
+    source = measure(server, names)
+    dumps = dump_all(server, path, names, p["format"], p["jobs"], p["timeout"])
+    with open(p["env_file"], "rb") as handle:
+        backup_set.write_private(os.path.join(path, "env_file"), handle.read())
+    backup_set.make_private(path, os.geteuid(), os.getegid())
+    rels = backup_set.files_of(path)
+    sums = dict((r, backup_set.sha256_of(os.path.join(path, r))) for r in rels)
+    file_sizes = dict((r, os.path.getsize(os.path.join(path, r))) for r in rels)
+    matched = None
+    if p["trial_restore"]:
+        mismatch = trial(server, path, dumps, source, p["jobs"], p["timeout"])
+        if mismatch:
+            raise DeploymentError("The trial restore does not match the source database: %s." % mismatch)
+        matched = True
+    manifest = {
+        "tool": backup_set.TOOL,
+        "manifest_version": backup_set.MANIFEST_VERSION,
+        "name": name,
+        "host": p["host"] or socket.gethostname(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "compose_project": p["compose_project"],
+        "compose_dir": p["compose_dir"],
+        "image": image,
+        "image_tag": backup_set.image_tag(image),
+        "postgres_image": server.image,
+        "layout": p["layout"] or "unknown",
+        "revisions": p["revisions"] or {},
+        "format": p["format"],
+        "databases": [backup_set.dump_entry(n, p["format"], sums, file_sizes, sizes.get(n), source[n]) for n in names],
+        "env_file": {"source": p["env_file"], "file": "env_file", "sha256": sums["env_file"]},
+        "verified": {"list": True, "trial_restore": matched},
+    }
+    backup_set.write_manifest(path, manifest)
+    backup_set.point_latest(folder, name)
+    return manifest, dumps, matched
 
 
 def main():
     spec = connection_argument_spec()
-    spec.update(dest=dict(type="path", required=True),
-                databases=dict(type="list", elements="str", required=True),
+    spec.update(backup_dir=dict(type="path", required=True),
+                name=dict(type="str", default=""),
+                databases=dict(type="list", elements="str"),
+                database_patterns=dict(type="list", elements="str", default=["agenta_%", "supertokens_%"]),
                 format=dict(type="str", choices=["custom", "directory"], default="custom"),
-                jobs=dict(type="int", default=2))
+                jobs=dict(type="int", default=2),
+                keep=dict(type="int", default=5),
+                trial_restore=dict(type="bool", default=False),
+                revisions=dict(type="dict", default={}),
+                layout=dict(type="str", default="unknown"),
+                api_service=dict(type="str", default="api"),
+                compose_dir=dict(type="str", default=""),
+                host=dict(type="str", default=""))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
+    started = time.monotonic()
     if not docker_access.HAS_DOCKER:
         module.fail_json(msg="The Docker SDK for Python is missing on this host; install python3-docker "
                              "(or pip install docker).", exception=docker_access.DOCKER_IMPORT_ERROR)
+    for option in ("jobs", "keep"):
+        if p[option] < 1:
+            module.fail_json(msg="%s must be a whole number from 1, not %s." % (option, p[option]))
+    name = p["name"] or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    if not backup_set.BACKUP_NAME.match(name):
+        module.fail_json(msg="The backup name %r is not of the form YYYYMMDDTHHMMSSZ." % name)
     try:
-        names = [plain_name(n, "database") for n in p["databases"]]
-    except DeploymentError as exc:
-        module.fail_json(msg=str(exc))
-    if not names:
-        module.fail_json(msg="databases names no database to dump.")
-    if p["jobs"] < 1:
-        module.fail_json(msg="jobs must be a whole number from 1, not %s." % p["jobs"])
-    if not os.path.isdir(p["dest"]):
-        module.fail_json(msg="The backup folder %s does not exist; create it (0700) first." % p["dest"])
-
-    started = time.monotonic()
-    dumps = [dict(name=n, file=dump_file(n, p["format"]), format=p["format"], entries=None, seconds=0.0) for n in names]
-    if module.check_mode:
-        module.exit_json(changed=True, dumps=dumps, seconds=0.0)
-    try:
+        folder = backup_set.check_backup_dir(p["backup_dir"])
         server = open_server(p)
-        rw = {p["dest"]: {"bind": "/backup", "mode": "rw"}}
-        ro = {p["dest"]: {"bind": "/backup", "mode": "ro"}}
-        for dump in dumps:
-            began = time.monotonic()
-            code, out, err = server.client_run(dump_argv(dump["name"], p["format"], p["jobs"]), volumes=rw,
-                                               timeout=p["timeout"], purpose="pg_dump")
-            if code != 0:
-                module.fail_json(msg="pg_dump of database %s failed: %s." % (dump["name"], first_line(err or out)),
-                                 dumps=dumps)
-            dump["seconds"] = round(time.monotonic() - began, 3)
-            code, out, err = server.client_run(["pg_restore", "--list", "/backup/" + dump["file"]], volumes=ro,
-                                               network="none", timeout=p["timeout"], purpose="pg_restore --list")
-            dump["entries"] = list_entries(out)
-            if code != 0 or not out.strip():
-                module.fail_json(msg="pg_restore --list cannot read the dump of database %s: %s."
-                                 % (dump["name"], first_line(err or "it lists nothing")), dumps=dumps)
+        found = read_server(server)
+        if p["databases"] is None:
+            chosen = select_databases(found, p["database_patterns"])
+            if not chosen:
+                raise DeploymentError("No Agenta database (%s) was found in %s." % (
+                    " or ".join(p["database_patterns"]), server.name))
+        else:
+            by_name = dict((d["name"], d) for d in found)
+            missing = [n for n in p["databases"] if plain_name(n, "database") not in by_name]
+            if missing:
+                raise DeploymentError("Database %s does not exist in %s." % (missing[0], server.name))
+            chosen = [by_name[n] for n in p["databases"]]
+        image = api_image(server, p["compose_project"], p["api_service"])
     except (DeploymentError, docker_access.DockerAccessError) as exc:
-        module.fail_json(msg=str(exc), dumps=dumps)
-    module.exit_json(changed=True, dumps=dumps, seconds=round(time.monotonic() - started, 3))
+        module.fail_json(msg=str(exc))
+    names = [d["name"] for d in chosen]
+    sizes = dict((d["name"], d.get("size")) for d in chosen)
+    path = os.path.join(folder, name)
+    out = dict(changed=True, name=name, path=path, manifest=os.path.join(path, "manifest.json"),
+               databases=[dict(name=d["name"], size=d.get("size")) for d in chosen], removed=[],
+               trial_restore=None)
+    if os.path.lexists(path):
+        module.fail_json(msg="%s already exists; wait a second and run the backup again." % path, **out)
+    if module.check_mode:
+        if os.path.isdir(folder):
+            out["removed"] = backup_set.backups_to_remove(folder, p["keep"], name, backup_set.read_json)
+        out.update(backup=dict(name=name, format=p["format"], image=image, databases=names),
+                   seconds=round(time.monotonic() - started, 3))
+        module.exit_json(**out)
+    try:
+        if not os.path.isdir(folder):
+            os.makedirs(folder, 0o700)
+        os.chmod(folder, 0o700)
+    except OSError as exc:
+        module.fail_json(msg="Could not create the backup folder %s: %s; check that it is writable."
+                             % (folder, exc.strerror or exc), **out)
+    try:
+        manifest, dumps, matched = take(module, server, folder, path, name, names, sizes, image)
+    except (DeploymentError, docker_access.DockerAccessError, IOError, OSError) as exc:
+        reason = str(exc) if isinstance(exc, (DeploymentError, docker_access.DockerAccessError)) else (
+            "%s: %s" % (getattr(exc, "filename", "") or path, exc.strerror or exc))
+        try:
+            backup_set.remove_tree(path)
+            module.fail_json(msg="The backup failed and its unfinished folder %s was removed: %s" % (path, reason),
+                             **out)
+        except OSError:
+            module.fail_json(msg="The backup failed (%s) and its unfinished folder %s could not be removed; remove "
+                                 "it by hand." % (reason, path), **out)
+    out.update(backup=manifest, dumps=dumps, trial_restore=matched)
+    try:
+        out["removed"] = backup_set.backups_to_remove(folder, p["keep"], name, backup_set.read_json)
+        for old in out["removed"]:
+            backup_set.remove_tree(os.path.join(folder, old))
+    except OSError as exc:
+        module.fail_json(msg="The backup %s is complete, but removing an old backup failed: %s." % (path, exc), **out)
+    out["seconds"] = round(time.monotonic() - started, 3)
+    module.exit_json(**out)
 
 
 if __name__ == "__main__":

@@ -97,14 +97,12 @@ dropped:
   elements: str
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
-from ansible_collections.agenta.fleet.plugins.module_utils.deployment import DeploymentError, first_line, plain_name
+from ansible_collections.agenta.fleet.plugins.module_utils.deployment import DeploymentError, plain_name
 from ansible_collections.agenta.fleet.plugins.module_utils.postgres_access import (
-    connection_argument_spec, ident, open_server, within)
+    connection_argument_spec, ident, open_server, restore_all, within)
 
 
 def main():
@@ -143,23 +141,8 @@ def main():
         module.exit_json(**out)
     try:
         server = open_server(p)
-        volumes = {p["source"]: {"bind": "/backup", "mode": "ro"}} if items else None
-        for item in items:
-            began = time.monotonic()
-            try:
-                server.psql(["DROP DATABASE IF EXISTS %s WITH (FORCE)" % ident(item["into"]),
-                             "CREATE DATABASE %s" % ident(item["into"])])
-            except DeploymentError as exc:
-                module.fail_json(msg="Recreating database %s failed: %s." % (item["into"], exc), **out)
-            argv = ["pg_restore", "-d", item["into"], "--exit-on-error"]
-            argv += ["-j", str(p["jobs"])] if item["format"] == "directory" else []
-            code, stdout, stderr = server.client_run(argv + ["/backup/" + item["file"].lstrip("/")], volumes=volumes,
-                                                     timeout=p["timeout"], purpose="pg_restore")
-            if code != 0:
-                module.fail_json(msg="pg_restore of database %s failed: %s." % (item["name"], first_line(stderr or stdout)),
-                                 **out)
-            out["restored"].append(dict(name=item["name"], into=item["into"],
-                                        seconds=round(time.monotonic() - began, 3)))
+        if items:
+            out["restored"] = restore_all(server, p["source"], items, p["jobs"], p["timeout"])
         for name in drops:
             try:
                 server.psql(["DROP DATABASE IF EXISTS %s WITH (FORCE)" % ident(name)])

@@ -79,6 +79,36 @@ options:
   backup_dir:
     description: A folder of backups (M(agenta.fleet.backup)); RV(backups) lists those in it that hold a manifest.
     type: path
+  files:
+    description:
+      - Paths on the host the run reads or writes (the compose file, the env file, the backup and state folders);
+        RV(files) says of each whether it exists, what it is and whether the run could write it.
+    type: list
+    elements: path
+    default: []
+  manifest:
+    description: A backup's C(manifest.json) to read (RV(manifest)).
+    type: path
+  health:
+    description: Ask the API's health check from the host (RV(health)).
+    type: bool
+    default: false
+  health_url:
+    description: The health check's URL; empty takes C(http://127.0.0.1:<AGENTA_PORT of the env file, else 80>/api/health).
+    type: str
+    default: ""
+  api_service:
+    description: The Compose service of the API; when its container is not running, the health check is asked once.
+    type: str
+    default: api
+  health_retries:
+    description: How many times to ask again until the answer is 200.
+    type: int
+    default: 0
+  health_delay:
+    description: Seconds between two tries.
+    type: int
+    default: 3
   docker_host:
     description: The Docker engine to talk to, as the Docker SDK for Python takes it.
     type: str
@@ -217,6 +247,29 @@ backups:
   type: list
   elements: str
   sample: [20261202T101500Z, 20261203T080000Z]
+backup_dir_problem:
+  description:
+    - Why O(backup_dir) cannot hold the backups (not absolute or not normalised, a system folder, or holding files
+      agenta.fleet did not write), as one sentence; null when it can.
+  returned: when O(backup_dir) is set
+  type: str
+files:
+  description:
+    - Per path of O(files), C(exists), C(kind) (C(file), C(directory), C(other) or C(missing)), C(mount_point) (it is
+      itself a mount point, so it cannot be replaced by a rename) and C(writable) (for a missing path, whether its
+      nearest existing parent is); C(problem) is one sentence when the run could not write it, else null.
+  returned: always
+  type: dict
+  sample: {/opt/agenta/.env: {exists: true, kind: file, mount_point: false, writable: true, problem: null}}
+manifest:
+  description: The backup manifest of O(manifest) (C(exists), C(content) as parsed, C(error) when it is no JSON object).
+  returned: when O(manifest) is set
+  type: dict
+health:
+  description: The health check (C(url), C(status) of the last answer or -1, C(error), C(tries)).
+  returned: when O(health) is set
+  type: dict
+  sample: {url: "http://127.0.0.1:80/api/health", status: 200, error: null, tries: 1}
 space:
   description: Free space at O(space_at).
   returned: when O(space_at) is set
@@ -224,11 +277,16 @@ space:
   sample: {path: /var/backups/agenta, measured: /var/backups, free_bytes: 51234234368}
 """
 
+import json
 import os
+import re
+import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.six.moves.urllib.error import HTTPError
+from ansible.module_utils.urls import open_url
 
-from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
+from ansible_collections.agenta.fleet.plugins.module_utils import backup_set, docker_access
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import EnvFileError, mask, parse_env_file
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import (
     DeploymentError, counts_commands, db_login, first_line, flatten, index_containers, nearest_existing_dir,
@@ -268,6 +326,74 @@ def list_backups(folder):
         if name != "latest" and os.path.isfile(manifest):
             found.append((os.stat(manifest).st_mtime, name))
     return [name for _mtime, name in sorted(found)]
+
+
+def mount_points(path="/proc/self/mountinfo"):
+    """Every mount point of this host's mount table (octal escapes undone)."""
+    found = set()
+    try:
+        with open(path) as handle:
+            for line in handle:
+                fields = line.split(" ")
+                if len(fields) > 4:
+                    found.add(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]))
+    except (IOError, OSError):
+        pass
+    return found
+
+
+def look_at(path, mounts):
+    """What a run needs to know of a path it reads or writes."""
+    out = dict(exists=os.path.lexists(path), kind="missing", mount_point=path in mounts, writable=False, problem=None)
+    if out["exists"]:
+        out["kind"] = "file" if os.path.isfile(path) else "directory" if os.path.isdir(path) else "other"
+        out["writable"] = os.access(path, os.W_OK) and not (out["mount_point"] and out["kind"] == "file")
+        if out["mount_point"] and out["kind"] == "file":
+            out["problem"] = ("%s is a mount point of its own, so it cannot be replaced; mount its folder instead, or "
+                              "copy it into place" % path)
+        elif not os.access(path, os.W_OK):
+            out["problem"] = "%s is not writable (read-only file system, permissions or attributes)" % path
+    else:
+        parent = nearest_existing_dir(os.path.dirname(path))
+        out["writable"] = os.access(parent, os.W_OK)
+        if not out["writable"]:
+            out["problem"] = "%s cannot be created: %s is not writable" % (path, parent)
+    return out
+
+
+def read_manifest(path):
+    out = dict(path=path, exists=os.path.isfile(path), content=None, error=None)
+    if not out["exists"]:
+        return out
+    try:
+        with open(path, "rb") as handle:
+            content = json.loads(handle.read().decode("utf-8"))
+    except (IOError, OSError, ValueError) as exc:
+        out["error"] = "%s is not a JSON backup manifest (%s)" % (path, getattr(exc, "strerror", None) or exc)
+        return out
+    if not isinstance(content, dict):
+        out["error"] = "%s is not a JSON object" % path
+    else:
+        out["content"] = content
+    return out
+
+
+def ask_health(url, retries, delay, timeout=10):
+    out = dict(url=url, status=-1, error=None, tries=0)
+    for attempt in range(retries + 1):
+        out["tries"] = attempt + 1
+        try:
+            response = open_url(url, method="GET", timeout=timeout, validate_certs=False, follow_redirects="safe")
+            out.update(status=response.getcode(), error=None)
+        except HTTPError as exc:
+            out.update(status=exc.code, error=None)
+        except Exception as exc:
+            out.update(status=-1, error=first_line(str(getattr(exc, "reason", None) or exc)))
+        if out["status"] == 200:
+            break
+        if attempt < retries:
+            time.sleep(delay)
+    return out
 
 
 def list_containers(client, project):
@@ -360,6 +486,13 @@ def main():
             tables=dict(type="dict"),
             space_at=dict(type="path"),
             backup_dir=dict(type="path"),
+            files=dict(type="list", elements="path", default=[]),
+            manifest=dict(type="path"),
+            health=dict(type="bool", default=False),
+            health_url=dict(type="str", default=""),
+            api_service=dict(type="str", default="api"),
+            health_retries=dict(type="int", default=0),
+            health_delay=dict(type="int", default=3),
             docker_host=dict(type="str", default=docker_access.DEFAULT_DOCKER_HOST),
             timeout=dict(type="int", default=120),
         ),
@@ -403,6 +536,21 @@ def main():
                                   sessions=[], measured={}, row_counts={}, versions={})
     if params["backup_dir"]:
         result["backups"] = list_backups(params["backup_dir"])
+        try:
+            backup_set.check_backup_dir(params["backup_dir"])
+            result["backup_dir_problem"] = None
+        except DeploymentError as exc:
+            result["backup_dir_problem"] = str(exc)
+    mounts = mount_points() if params["files"] else set()
+    result["files"] = dict((path, look_at(path, mounts)) for path in params["files"])
+    if params["manifest"]:
+        result["manifest"] = read_manifest(params["manifest"])
+    if params["health"]:
+        url = params["health_url"] or "http://127.0.0.1:%s/api/health" % (env.get("AGENTA_PORT") or "80")
+        # A stopped API container will not start answering: ask once, and let the caller name the container.
+        api_up = (containers.get(params["api_service"]) or {}).get("state") == "running"
+        retries = max(params["health_retries"], 0) if api_up else 0
+        result["health"] = ask_health(url, retries, max(params["health_delay"], 0))
     if params["space_at"]:
         measured = nearest_existing_dir(params["space_at"])
         stat = os.statvfs(measured)

@@ -150,6 +150,75 @@ def test_pending_only_skips_and_writes_nothing(lab):
     assert lab.sh(HOST, "test", "-e", BACKUP_DIR, check=False).returncode != 0
 
 
+REFUSE_PLAY = """
+- name: Back up into folders that are not the backups' own
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Back up into a system folder
+      agenta.fleet.database_backup:
+        env_file: /opt/agenta/hosting/docker-compose/oss/.env.oss.gh
+        backup_dir: /usr
+      register: sys_dir
+      ignore_errors: true
+    - name: Back up into a path that is not normalised
+      agenta.fleet.database_backup:
+        env_file: /opt/agenta/hosting/docker-compose/oss/.env.oss.gh
+        backup_dir: /var/backups/agenta/../..
+      register: dotdot
+      ignore_errors: true
+    - name: Back up into a folder that holds someone else's files
+      agenta.fleet.database_backup:
+        env_file: /opt/agenta/hosting/docker-compose/oss/.env.oss.gh
+        backup_dir: /srv/mixed
+      register: mixed
+      ignore_errors: true
+    - name: Show the refusals
+      ansible.builtin.debug:
+        msg: "{{ [sys_dir.msg, dotdot.msg, mixed.msg] }}"
+    - name: Run the backup role into a system folder
+      ansible.builtin.include_role:
+        name: agenta.fleet.backup
+      vars:
+        agenta_backup_dir: /usr/
+"""
+
+
+def test_a_backup_folder_that_is_not_the_backups_own_is_refused_before_anything_is_written(lab):
+    lab.sh(HOST, "sh", "-c", "mkdir -p /srv/mixed && echo mine > /srv/mixed/notes.txt && chmod 755 /srv/mixed")
+    before = lab.sh(HOST, "sh", "-c", "stat -c '%a %U' /usr /srv/mixed; ls -a /usr /srv/mixed").stdout
+    res = lab.playbook(REFUSE_PLAY, limit=HOST)
+    assert res.rc != 0
+    sys_dir, dotdot, mixed = res.results("Show the refusals")[HOST]["msg"]
+    assert sys_dir == ("The backup folder /usr is a system folder; choose a folder of its own such as "
+                       "/var/backups/agenta."), sys_dir
+    assert dotdot.startswith("The backup folder /var/backups/agenta/../.. is not a normalised path"), dotdot
+    assert mixed.startswith("The backup folder /srv/mixed holds a file that agenta.fleet did not write "
+                            "(notes.txt)"), mixed
+    assert any(m.startswith("The backup folder /usr is a system folder") for m in failure_messages(res))
+    # Nothing was created or chmodded, and no database was dumped anywhere.
+    assert lab.sh(HOST, "sh", "-c", "stat -c '%a %U' /usr /srv/mixed; ls -a /usr /srv/mixed").stdout == before
+    assert lab.sh(HOST, "test", "-e", BACKUP_DIR, check=False).returncode != 0
+    lab.sh(HOST, "rm", "-rf", "/srv/mixed")
+
+
+def test_a_full_disk_fails_the_backup_and_leaves_no_unfinished_folder(lab):
+    # A backup folder on a 64 KiB file system: the first dump does not fit.
+    lab.sh(HOST, "sh", "-c", "mkdir -p /srv/small && mount -t tmpfs -o size=64k tmpfs /srv/small")
+    try:
+        res = lab.playbook(BACKUP_PLAY, limit=HOST, extra_vars={"agenta_backup_dir": "/srv/small"})
+        assert res.rc != 0
+        msg = failure_messages(res)[-1]
+        first = agenta_databases(lab, HOST)[0]
+        assert msg.startswith("The backup failed and its unfinished folder /srv/small/"), msg
+        assert f"was removed: pg_dump of database {first} failed: " in msg, msg
+        assert "No space left on device" in msg or "could not write" in msg, msg
+        assert lab.sh(HOST, "ls", "-A", "/srv/small").stdout.strip() == ""
+        assert lab.psql(HOST, "postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'agenta_fleet%'") == "0"
+    finally:
+        lab.sh(HOST, "sh", "-c", "umount /srv/small && rmdir /srv/small")
+
+
 def test_forced_backup_writes_private_verified_dumps_a_true_manifest_and_a_private_copy(lab, state, tmp_path):
     before_dbs = agenta_databases(lab, HOST)
     fetch = tmp_path / "fetched"
@@ -211,7 +280,7 @@ def test_forced_backup_writes_private_verified_dumps_a_true_manifest_and_a_priva
 
 def test_directory_format_with_trial_restore_and_retention(lab, state):
     # A directory that looks like a backup but was not written by the role is never removed.
-    lab.sh(HOST, "mkdir", "-p", f"{BACKUP_DIR}/20000101T000000Z", f"{BACKUP_DIR}/keepme")
+    lab.sh(HOST, "mkdir", "-p", f"{BACKUP_DIR}/20000101T000000Z")
     result = backup(lab, agenta_backup_format="directory", agenta_backup_jobs=2, agenta_backup_trial_restore=True,
                     agenta_backup_keep=1)
     m = read_json(lab, HOST, result["manifest"])
@@ -229,7 +298,6 @@ def test_directory_format_with_trial_restore_and_retention(lab, state):
     # backup (no manifest of ours) stays.
     assert names == ["20000101T000000Z", result["path"].rsplit("/", 1)[1]], names
     assert lab.sh(HOST, "test", "-e", state["main"], check=False).returncode != 0
-    assert lab.sh(HOST, "test", "-d", f"{BACKUP_DIR}/keepme", check=False).returncode == 0
     assert lab.psql(HOST, "postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'agenta_fleet%'") == "0"
     state["dir"] = result["path"]
 

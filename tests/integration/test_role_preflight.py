@@ -150,3 +150,40 @@ def test_missing_docker_sdk_fails_with_what_to_install(g1):
                                   "(Debian/Ubuntu) or pip install docker, or set agenta_preflight_install_libs: true.")
     assert task_result(run, HOST, "Ask the Docker engine") is None
     assert snapshot(g1) == before
+
+
+def test_read_only_env_file_fails_before_anything_is_written(g1):
+    # The env file bind-mounted read-only onto itself: it can be read, but the tag update could not replace it.
+    g1.sh(HOST, "sh", "-c", f"mount --bind {ENV_FILE} {ENV_FILE} && mount -o remount,ro,bind {ENV_FILE}")
+    try:
+        before = snapshot(g1)
+        run = apply_role(g1, "preflight", HOST)
+        assert failure(run, HOST) == (
+            f"{ENV_FILE} is a mount point of its own, so it cannot be replaced; mount its folder instead, or copy it "
+            f"into place on {HOST}, and the run writes it; make it writable (or set agenta_env_file, "
+            "agenta_backup_dir or agenta_state_dir elsewhere) and run again.")
+        assert snapshot(g1) == before
+    finally:
+        g1.sh(HOST, "umount", ENV_FILE)
+
+
+def test_unwritable_state_folder_fails(g1):
+    g1.sh(HOST, "sh", "-c", "mkdir -p /srv/ro-state && mount -t tmpfs -o ro tmpfs /srv/ro-state")
+    try:
+        run = apply_role(g1, "preflight", HOST, {"agenta_preflight_state_dir": "/srv/ro-state/fleet"})
+        assert failure(run, HOST).startswith(
+            f"/srv/ro-state/fleet cannot be created: /srv/ro-state is not writable on {HOST}, and the run writes it;")
+    finally:
+        g1.sh(HOST, "sh", "-c", "umount /srv/ro-state && rmdir /srv/ro-state")
+
+
+@pytest.mark.parametrize("folder,sentence", [
+    ("/usr", "The backup folder /usr is a system folder; choose a folder of its own such as /var/backups/agenta."),
+    ("/var/backups/agenta/../..", "The backup folder /var/backups/agenta/../.. is not a normalised path (it means "
+                                  "/var); name the folder without '.', '..' or '//'."),
+])
+def test_a_backup_folder_that_is_not_its_own_fails(g1, folder, sentence):
+    before = g1.sh(HOST, "stat", "-c", "%a %U", "/usr").stdout
+    run = apply_role(g1, "preflight", HOST, {"agenta_preflight_backup_dir": folder})
+    assert failure(run, HOST) == sentence
+    assert g1.sh(HOST, "stat", "-c", "%a %U", "/usr").stdout == before
