@@ -139,12 +139,17 @@ def psql_argv(user, commands, database="postgres"):
     return argv
 
 
+COUNT_LOCK_TIMEOUT = 15  # seconds a row count may wait for a table lock
+
+
 def counts_commands(databases, tables_by_db=None):
     """psql -c commands that connect to each database in turn and count its rows."""
     commands = []
     for name in databases:
         plain_name(name, "database")
         commands.append('\\connect "%s"' % name)
+        # A count must not queue behind another session's waiting DDL (a migration at work) for ever.
+        commands.append("SET lock_timeout = '%ds'" % COUNT_LOCK_TIMEOUT)
         commands.append(counts_sql(name, None if tables_by_db is None else tables_by_db.get(name, [])))
     return commands
 

@@ -108,6 +108,16 @@ options:
     description: More keys for the state file (the inventory name of the host, the image).
     type: dict
     default: {}
+  run_journal:
+    description:
+      - The run journal of the host (M(agenta.fleet.run_lock)); when it belongs to O(run_id), the module records
+        in it that the migration started (with the image) and how it ended, so that a run whose controller died
+        leaves a trace.
+    type: path
+  run_id:
+    description: The run whose journal O(run_journal) is.
+    type: str
+    default: ""
 attributes:
   check_mode:
     support: full
@@ -369,7 +379,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
+from ansible_collections.agenta.fleet.plugins.module_utils import docker_access, run_journal
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import (
     build_spec, diff_text, planned_after, shape_output, validate)
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_runner import (
@@ -387,6 +397,8 @@ def main():
         release_runner=dict(type="bool", default=True),
         state_file=dict(type="path"),
         state_extra=dict(type="dict", default={}),
+        run_journal=dict(type="path"),
+        run_id=dict(type="str", default=""),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
@@ -397,12 +409,21 @@ def main():
     require_docker(module)
 
     spec = build_spec(params, action, module.check_mode, holder_label())
+    journal = None if module.check_mode else params["run_journal"]
+    run_journal.note(journal, params["run_id"], phase="migrating",
+                     migration="%s with %s" % (action, params.get("image") or params.get("container") or "?"))
     try:
         result = run_driver(params, spec)
     except docker_access.DockerAccessError as exc:
+        run_journal.note(journal, params["run_id"], phase="migration failed", error=str(exc))
         module.fail_json(msg=str(exc), changed=False, chains=[])
     except RunError as exc:
+        run_journal.note(journal, params["run_id"], phase="migration failed", error=exc.msg)
         module.fail_json(msg=exc.msg, changed=False, chains=[], **exc.extra)
+    if result.get("error"):
+        run_journal.note(journal, params["run_id"], phase="migration failed", error=result["error"])
+    else:
+        run_journal.note(journal, params["run_id"], phase="migrated")
 
     chains = result.get("chains") or []
     verbose = module._verbosity >= 1

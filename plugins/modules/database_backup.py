@@ -84,6 +84,15 @@ options:
     description: The name of the host in the manifest (the inventory name); empty takes the host's name.
     type: str
     default: ""
+  run_journal:
+    description:
+      - The run journal of the host (M(agenta.fleet.run_lock)); when it belongs to O(run_id), the finished
+        backup's manifest is recorded in it, so that a run whose controller died names its backup.
+    type: path
+  run_id:
+    description: The run whose journal O(run_journal) is.
+    type: str
+    default: ""
 attributes:
   check_mode:
     support: full
@@ -173,7 +182,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.agenta.fleet.plugins.module_utils import backup_set, docker_access
+from ansible_collections.agenta.fleet.plugins.module_utils import backup_set, docker_access, run_journal
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import (
     DeploymentError, counts_commands, parse_answers, plain_name, select_databases, server_sql)
 from ansible_collections.agenta.fleet.plugins.module_utils.postgres_access import (
@@ -273,7 +282,9 @@ def main():
                 layout=dict(type="str", default="unknown"),
                 api_service=dict(type="str", default="api"),
                 compose_dir=dict(type="str", default=""),
-                host=dict(type="str", default=""))
+                host=dict(type="str", default=""),
+                run_journal=dict(type="path"),
+                run_id=dict(type="str", default=""))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     started = time.monotonic()
@@ -338,6 +349,7 @@ def main():
             module.fail_json(msg="The backup failed (%s) and its unfinished folder %s could not be removed; remove "
                                  "it by hand." % (reason, path), **out)
     out.update(backup=manifest, dumps=dumps, trial_restore=matched)
+    run_journal.note(p["run_journal"], p["run_id"], phase="backed up", backup=out["manifest"])
     try:
         out["removed"] = backup_set.backups_to_remove(folder, p["keep"], name, backup_set.read_json)
         for old in out["removed"]:

@@ -89,6 +89,9 @@ options:
   manifest:
     description: A backup's C(manifest.json) to read (RV(manifest)).
     type: path
+  run_journal:
+    description: The host's run lock and journal (M(agenta.fleet.run_lock)) to read (RV(run_lock)).
+    type: path
   health:
     description: Ask the API's health check from the host (RV(health)).
     type: bool
@@ -265,6 +268,12 @@ manifest:
   description: The backup manifest of O(manifest) (C(exists), C(content) as parsed, C(error) when it is no JSON object).
   returned: when O(manifest) is set
   type: dict
+run_lock:
+  description:
+    - The run lock of O(run_journal) (C(held), C(journal) of the run that holds it, C(age_seconds) since its last
+      write, C(holder) naming that run in one clause) and C(last_run), the journal of the last run that finished.
+  returned: when O(run_journal) is set
+  type: dict
 health:
   description: The health check (C(url), C(status) of the last answer or -1, C(error), C(tries)).
   returned: when O(health) is set
@@ -286,7 +295,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.six.moves.urllib.error import HTTPError
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.agenta.fleet.plugins.module_utils import backup_set, docker_access
+from ansible_collections.agenta.fleet.plugins.module_utils import backup_set, docker_access, run_journal
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import EnvFileError, mask, parse_env_file
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import (
     DeploymentError, counts_commands, db_login, first_line, flatten, index_containers, nearest_existing_dir,
@@ -488,6 +497,7 @@ def main():
             backup_dir=dict(type="path"),
             files=dict(type="list", elements="path", default=[]),
             manifest=dict(type="path"),
+            run_journal=dict(type="path"),
             health=dict(type="bool", default=False),
             health_url=dict(type="str", default=""),
             api_service=dict(type="str", default="api"),
@@ -545,6 +555,11 @@ def main():
     result["files"] = dict((path, look_at(path, mounts)) for path in params["files"])
     if params["manifest"]:
         result["manifest"] = read_manifest(params["manifest"])
+    if params["run_journal"]:
+        journal = run_journal.read(params["run_journal"])
+        last = run_journal.read(os.path.join(os.path.dirname(params["run_journal"]), run_journal.LAST_NAME))
+        result["run_lock"] = dict(held=bool(journal), journal=journal or None, age_seconds=run_journal.age_seconds(journal),
+                                  holder=run_journal.describe(journal) if journal else "", last_run=last or None)
     if params["health"]:
         url = params["health_url"] or "http://127.0.0.1:%s/api/health" % (env.get("AGENTA_PORT") or "80")
         # A stopped API container will not start answering: ask once, and let the caller name the container.

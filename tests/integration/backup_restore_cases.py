@@ -351,6 +351,18 @@ def test_restore_puts_back_every_row_revision_and_the_env_file(lab, state):
     assert lab.revisions(OTHER) == state["revisions"]
 
 
+def test_restore_starts_a_stopped_database_first(lab, state):
+    # What a PostgreSQL killed during a migration leaves: the server is down when the restore begins.
+    lab.sh(HOST, "docker", "stop", "agenta-oss-gh-postgres-1")
+    res = restore(lab, agenta_restore_safety_backup=False)
+    ok(res)
+    status = lab.sh(HOST, "docker", "inspect", "-f", "{{.State.Status}}", "agenta-oss-gh-postgres-1").stdout.strip()
+    assert status == "running"
+    assert all_counts(lab, HOST) == state["counts"]
+    assert lab.revisions(HOST) == state["revisions"]
+    assert health(lab.hosts[HOST].api_url) == 200
+
+
 def test_restore_refuses_another_hosts_manifest_and_a_missing_one(lab, state):
     other = BACKUP_DIR + "/copied"
     lab.sh(HOST, "cp", "-a", state["dir"], other)

@@ -69,12 +69,14 @@ def test_names_that_are_not_plain_are_refused(bad):
 
 def test_counts_commands_connect_to_each_database_and_quote_table_names():
     commands = d.counts_commands(["agenta_oss_core", "agenta_oss_tracing"], {"agenta_oss_core": ["projects", "ee.x$y"]})
-    assert commands[0] == '\\connect "agenta_oss_core"' and commands[2] == '\\connect "agenta_oss_tracing"'
-    assert "k = ANY(ARRAY['projects', 'ee.x$y']::text[])" in commands[1]
-    assert "ARRAY[NULL]" in commands[3]  # a database without listed tables counts none
-    assert "'agenta.fleet:db:agenta_oss_core'" in commands[1]
+    assert commands[0] == '\\connect "agenta_oss_core"' and commands[3] == '\\connect "agenta_oss_tracing"'
+    # After each connect, a count may wait 15 s for a table lock, not for ever (a migration's DDL waiting).
+    assert commands[1] == commands[4] == "SET lock_timeout = '15s'"
+    assert "k = ANY(ARRAY['projects', 'ee.x$y']::text[])" in commands[2]
+    assert "ARRAY[NULL]" in commands[5]  # a database without listed tables counts none
+    assert "'agenta.fleet:db:agenta_oss_core'" in commands[2]
     every = d.counts_commands(["agenta_oss_core"])
-    assert "ANY(" not in every[1] and "FROM counted" in every[1]
+    assert "ANY(" not in every[2] and "FROM counted" in every[2]
     with pytest.raises(d.DeploymentError):
         d.counts_commands(["x'; DROP DATABASE y; --"])
     with pytest.raises(d.DeploymentError):

@@ -1,0 +1,101 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, agenta.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The run journal of a host: one JSON file that is both the host's run lock and the record of the run that holds
+it (which run, whose, since when, which phase, which backup, which migration). A finished run moves it to
+last-run.json. Written atomically (a new file, then rename), 0600 in a 0700 folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+DEFAULT_PATH = "/var/lib/agenta-fleet/run.json"
+LAST_NAME = "last-run.json"
+
+
+def now():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def parse_time(text):
+    """'2026-12-03T08:00:00Z' -> seconds since the epoch, or None."""
+    try:
+        return time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    except (TypeError, ValueError):
+        return None
+
+
+def read(path):
+    """The journal at path, {} when there is none; a file that is not a JSON object reads as {'unreadable': True}."""
+    try:
+        with open(path, "rb") as handle:
+            content = json.loads(handle.read().decode("utf-8"))
+    except (IOError, OSError):
+        return {}
+    except ValueError:
+        return {"unreadable": True}
+    return content if isinstance(content, dict) else {"unreadable": True}
+
+
+def write(path, journal, exclusive=False):
+    """Atomically; exclusive=True fails with OSError (EEXIST) when a journal is there already."""
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        os.makedirs(folder, 0o700)
+    data = (json.dumps(journal, indent=4, sort_keys=True) + "\n").encode("utf-8")
+    if exclusive:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.rename(tmp, path)
+
+
+def note(path, run_id, **fields):
+    """Add fields (and the time) to the journal of run_id; nothing when the journal is absent or another run's.
+    Modules call it at the steps an interrupted run must be traced by (backup written, migration started)."""
+    if not path or not run_id:
+        return False
+    journal = read(path)
+    if journal.get("run_id") != run_id:
+        return False
+    journal.update(fields)
+    journal["updated"] = now()
+    steps = journal.setdefault("steps", [])
+    if fields.get("phase"):
+        steps.append({"phase": fields["phase"], "time": journal["updated"]})
+    try:
+        write(path, journal)
+    except (IOError, OSError):
+        # The run goes on; the lock (taken earlier in the same folder) still names it.
+        return False
+    return True
+
+
+def age_seconds(journal, at=None):
+    stamp = parse_time(journal.get("updated")) or parse_time(journal.get("started"))
+    if stamp is None:
+        return None
+    return (at if at is not None else time.time()) - stamp
+
+
+def describe(journal):
+    """One clause naming a run of the journal: 'run R (upgrade by alice@ctl, started T, last at phase P at U,
+    backup B)'."""
+    if journal.get("unreadable"):
+        return "a run whose journal cannot be read"
+    parts = ["%s by %s" % (journal.get("playbook") or "a run", journal.get("owner") or "someone"),
+             "started %s" % (journal.get("started") or "at an unknown time")]
+    if journal.get("phase"):
+        parts.append("last at phase '%s' at %s" % (journal["phase"], journal.get("updated") or "?"))
+    if journal.get("backup"):
+        parts.append("backup %s" % journal["backup"])
+    if journal.get("migration"):
+        parts.append("migration %s" % journal["migration"])
+    return "run %s (%s)" % (journal.get("run_id") or "?", ", ".join(parts))

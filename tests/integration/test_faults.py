@@ -1,0 +1,141 @@
+"""The fault suite: faults injected into real upgrades on a real lab (G1, v0.43.0 -> v0.44.4, staging-1 changed,
+production-1 outside the run). Each case ends with the data checks: revisions, key-table rows, the host outside
+the run unchanged.
+
+- Two runs of one host at once: the second refuses in one sentence naming the first (the host's run lock).
+- The controller dies (SIGKILL of ansible-playbook's whole process group) during the migration: the migration
+  finishes alone on the host, the run journal names the dead run, its phase and its backup; the next run refuses
+  naming it; with agenta_break_lock it takes over, says what the dead run had done, and completes the upgrade.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import DB_PASSWORD, REPO
+from role_support import start_lab
+
+HOST, OTHER = "staging-1", "production-1"
+PG = "agenta-oss-gh-postgres-1"
+API = "agenta-oss-gh-api-1"
+STATE = "/var/lib/agenta-fleet"
+NEW = "v0.44.4"
+NEW_REVS = {"oss": "1a0000000006"}
+
+
+@pytest.fixture(scope="module")
+def lab(lab_factory):
+    return start_lab(lab_factory, "v0.43.0")
+
+
+def journal(lab, name="run.json") -> dict:
+    text = lab.sh(HOST, "sh", "-c", f"cat {STATE}/{name} 2>/dev/null || true").stdout
+    return json.loads(text) if text.strip() else {}
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def upgrade_argv(lab, **extra) -> list[str]:
+    return [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(lab.inventory),
+            str(REPO / "playbooks" / "upgrade-agenta.yml"), "-l", HOST,
+            "-e", json.dumps({"agenta_target_tag": NEW, **extra})]
+
+
+def failures(run) -> list[str]:
+    return [r.get("msg", "") for play in run.json["plays"] for task in play["tasks"]
+            for r in task["hosts"].values() if r.get("failed") and not r.get("ignore_errors")]
+
+
+def hold_apps_table(lab):
+    """A real session that holds SHARE on apps: pg_dump and row counts read on, the migration's ALTER TABLE waits."""
+    names = ["-e", "PGPASSWORD", "-e", "PGAPPNAME"]
+    sql = "BEGIN; LOCK TABLE apps IN SHARE MODE; SELECT pg_sleep(300);"
+    proc = subprocess.Popen(["docker", "exec", *names, lab.hosts[HOST].container, "docker", "exec", *names, PG,
+                             "psql", "-h", "127.0.0.1", "-U", "username", "-d", "agenta_oss", "-c", sql],
+                            env={**os.environ, "PGPASSWORD": DB_PASSWORD, "PGAPPNAME": "fault-holder"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    found = {}
+    wait_for(lambda: found.update(pid=lab.psql(HOST, "postgres", "SELECT pid FROM pg_stat_activity WHERE "
+                                               "application_name = 'fault-holder' AND state = 'active'")) or found["pid"],
+             30, "the session that holds apps")
+    return proc, int(found["pid"])
+
+
+def test_a_second_run_refuses_and_a_dead_controller_leaves_a_way_back(lab, tmp_path):
+    other_before = (lab.revisions(OTHER), lab.row_counts(OTHER))
+    rows_before = lab.row_counts(HOST)
+    holder, pid = hold_apps_table(lab)
+    log = open(tmp_path / "first-run.log", "w")
+    first = subprocess.Popen(upgrade_argv(lab), env=lab.ansible_env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    try:
+        wait_for(lambda: journal(lab).get("phase") == "migrating" or first.poll() is not None, 240,
+                 "the first run's migration")
+        assert first.poll() is None, (tmp_path / "first-run.log").read_text()[-3000:]
+        held = journal(lab)
+        run_id = held["run_id"]
+        assert held["playbook"] == "upgrade" and held["backup"].endswith("/manifest.json")
+        assert [s["phase"] for s in held["steps"]] == ["upgrading", "backed up", "migrating"]
+
+        # A second run of the same host while the first migrates: refused in play 1, naming the first.
+        second = lab.playbook(REPO / "playbooks" / "upgrade-agenta.yml", limit=HOST,
+                              extra_vars={"agenta_target_tag": NEW})
+        assert second.rc != 0
+        msg = failures(second)[0]
+        assert msg.startswith(f"{HOST} is being changed by run {run_id} (upgrade by "), msg
+        assert f"last at phase 'migrating' at " in msg and f"backup {held['backup']}" in msg, msg
+        assert msg.endswith("wait for that run to end or, if it is dead (its controller was stopped), run again "
+                            "with -e agenta_break_lock=true."), msg
+
+        # The controller dies; the migration, freed, finishes alone on the host.
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    finally:
+        lab.psql(HOST, "postgres", f"SELECT pg_terminate_backend({pid})")
+        holder.kill()
+        holder.wait()
+        log.close()
+    wait_for(lambda: journal(lab).get("phase") in ("migrated", "migration failed"), 180, "the lone migration")
+    left = journal(lab)
+    assert left["run_id"] == run_id and left["phase"] == "migrated", left
+    assert lab.revisions(HOST) == NEW_REVS
+    assert lab.sh(HOST, "docker", "inspect", "-f", "{{.Config.Image}}", API).stdout.strip().endswith(":v0.43.0")
+    assert lab.sh(HOST, "test", "-f", left["backup"], check=False).returncode == 0
+
+    # The next run reads the journal first and refuses, naming the dead run, where it got to and its backup.
+    again = lab.playbook(REPO / "playbooks" / "upgrade-agenta.yml", limit=HOST,
+                         extra_vars={"agenta_target_tag": NEW})
+    assert again.rc != 0
+    msg = failures(again)[0]
+    assert f"run {run_id} (" in msg and "last at phase 'migrated'" in msg and left["backup"] in msg, msg
+
+    # Taking over: the run says whose lock it took and what that run had done, then completes the upgrade.
+    done = lab.playbook(REPO / "playbooks" / "upgrade-agenta.yml", limit=HOST,
+                        extra_vars={"agenta_target_tag": NEW, "agenta_break_lock": True})
+    assert done.rc == 0, done.stdout[-3000:]
+    outcome = done.results("Record the outcome")[HOST]["ansible_facts"]["agenta_upgrade_outcome"]
+    assert outcome["outcome"] == "upgraded", outcome
+    assert f"Took over the run lock of run {run_id} (" in outcome["message"], outcome
+    assert left["backup"] in outcome["message"] and "(agenta_break_lock is set)" in outcome["message"], outcome
+    assert lab.sh(HOST, "docker", "inspect", "-f", "{{.Config.Image}}", API).stdout.strip().endswith(":v0.44.4")
+    last = journal(lab, "last-run.json")
+    assert journal(lab) == {} and last["outcome"] == "upgraded" and last["took_over_from"]["run_id"] == run_id
+
+    # The data: new revisions, every key table's rows, the host outside the run untouched.
+    assert lab.revisions(HOST) == NEW_REVS
+    assert lab.row_counts(HOST) == rows_before
+    assert (lab.revisions(OTHER), lab.row_counts(OTHER)) == other_before
