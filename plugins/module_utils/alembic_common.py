@@ -230,6 +230,8 @@ def validate(params, action):
                 return "Chain %s is listed in chains but has no target to downgrade to." % extra[0]
     if params.get("env_file") and not params.get("image"):
         return "env_file is used only with image (a one-shot container); an exec uses the container's own environment."
+    if action in ("upgrade", "downgrade") and params.get("lock_timeout", 0) < 0:
+        return "lock_timeout must be a number of seconds from 0, not %s." % params.get("lock_timeout")
     if action in ("upgrade", "downgrade") and params.get("lock_timeout", 0) >= params.get("timeout", 600):
         return "lock_timeout (%s s) must be below timeout (%s s), which bounds the whole run." % (
             params.get("lock_timeout"), params.get("timeout"))

@@ -75,6 +75,45 @@ def hold_apps_table(lab):
     return proc, int(found["pid"])
 
 
+def backups(lab) -> str:
+    return lab.sh(HOST, "sh", "-c", "ls /var/backups/agenta 2>/dev/null || true").stdout
+
+
+@pytest.mark.parametrize("extra,sentence", [
+    ({"agenta_target_tag": "v9.9.9"},
+     "The image ghcr.io/agenta-ai/agenta-api:v9.9.9 could not be pulled on staging-1 ("),
+    ({"agenta_target_tag": NEW, "agenta_migrate_lock_timeout": -5},
+     "agenta_target_tag must be a Docker image tag such as v0.44.4, agenta_upgrade_canary a positive number or "
+     "percentage, agenta_migrate_lock_timeout whole seconds from 0 below agenta_migrate_timeout; got v0.44.4, 1, -5 "
+     "and 1800. Nothing was changed."),
+], ids=["image-not-pullable", "negative-lock-timeout"])
+def test_bad_input_is_refused_in_one_sentence_and_changes_nothing(lab, extra, sentence):
+    before = (lab.revisions(HOST), lab.row_counts(HOST), backups(lab))
+    run = lab.playbook(REPO / "playbooks" / "upgrade-agenta.yml", limit=HOST, extra_vars=extra)
+    assert run.rc != 0
+    msg = failures(run)[0]
+    assert msg.startswith(sentence), msg
+    if "v9.9.9" in sentence:
+        assert msg.endswith("check agenta_target_tag (v9.9.9) and the host's registry login, then run again. "
+                            "Nothing was changed."), msg
+    assert (lab.revisions(HOST), lab.row_counts(HOST), backups(lab)) == before
+    assert journal(lab) == {}
+
+
+def test_a_rollback_manifest_that_is_not_json_is_refused_in_one_sentence(lab):
+    lab.sh(HOST, "sh", "-c", "mkdir -p /srv/bad && echo 'not json' > /srv/bad/manifest.json")
+    before = (lab.revisions(HOST), lab.row_counts(HOST))
+    run = lab.playbook(REPO / "playbooks" / "rollback-agenta.yml", limit=HOST,
+                       extra_vars={"agenta_rollback_manifest": "/srv/bad/manifest.json"})
+    assert run.rc != 0
+    msg = failures(run)[0]
+    assert msg.startswith("/srv/bad/manifest.json is not a JSON backup manifest (") and msg.endswith(
+        f"on {HOST}; give agenta_rollback_manifest the manifest.json of a backup agenta.fleet wrote "
+        "(ls /var/backups/agenta)."), msg
+    assert (lab.revisions(HOST), lab.row_counts(HOST)) == before
+    lab.sh(HOST, "rm", "-rf", "/srv/bad")
+
+
 def test_a_second_run_refuses_and_a_dead_controller_leaves_a_way_back(lab, tmp_path):
     other_before = (lab.revisions(OTHER), lab.row_counts(OTHER))
     rows_before = lab.row_counts(HOST)

@@ -291,3 +291,8 @@ def test_filter_output_drops_agentas_import_time_info_lines():
     assert common.filter_output(text) == (
         "INFO  [alembic.runtime.migration] Running upgrade 1b2c3d4e5f6a -> 3d4e5f6a7b8c, drop legacy tables\n"
         "2026-12-02T08:00:01.700Z [WARN.] projects without organization [oss.src.core]\n")
+
+
+def test_validate_negative_lock_timeout():
+    assert common.validate(params(lock_timeout=-5), "upgrade") == "lock_timeout must be a number of seconds from 0, not -5."
+    assert common.validate(params(lock_timeout=0), "upgrade") is None
