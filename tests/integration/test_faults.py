@@ -87,15 +87,21 @@ def backups(lab) -> str:
      "percentage, agenta_migrate_lock_timeout whole seconds from 0 below agenta_migrate_timeout; got v0.44.4, 1, -5 "
      "and 1800. Nothing was changed."),
 ], ids=["image-not-pullable", "negative-lock-timeout"])
-def test_bad_input_is_refused_in_one_sentence_and_changes_nothing(lab, extra, sentence):
+def test_bad_input_is_refused_in_one_sentence_and_changes_nothing(lab, extra, sentence, tmp_path):
     before = (lab.revisions(HOST), lab.row_counts(HOST), backups(lab))
-    run = lab.playbook(REPO / "playbooks" / "upgrade-agenta.yml", limit=HOST, extra_vars=extra)
+    run = lab.playbook(REPO / "playbooks" / "upgrade-agenta.yml", limit=HOST,
+                       extra_vars={**extra, "agenta_report_dir": str(tmp_path)})
     assert run.rc != 0
     msg = failures(run)[0]
     assert msg.startswith(sentence), msg
     if "v9.9.9" in sentence:
         assert msg.endswith("check agenta_target_tag (v9.9.9) and the host's registry login, then run again. "
                             "Nothing was changed."), msg
+        # A refusal in the pre-checks still writes the report, naming the host, the outcome and why.
+        report = json.loads(next(tmp_path.glob("upgrade-*.json")).read_text())
+        entry = report["hosts"][0]
+        assert entry["host"] == HOST and entry["outcome"] == "refused", entry
+        assert entry["message"] == "Require the new image on the host: " + msg, entry
     assert (lab.revisions(HOST), lab.row_counts(HOST), backups(lab)) == before
     assert journal(lab) == {}
 
