@@ -184,3 +184,30 @@ def test_a_second_run_refuses_and_a_dead_controller_leaves_a_way_back(lab, tmp_p
     assert lab.revisions(HOST) == NEW_REVS
     assert lab.row_counts(HOST) == rows_before
     assert (lab.revisions(OTHER), lab.row_counts(OTHER)) == other_before
+
+
+def test_an_api_that_waits_on_a_failed_migration_is_upgraded_and_said_so(lab):
+    # What an upgrade by hand leaves when a revision fails: the alembic service exited non-zero, the new api
+    # container was created and waits on it. The fault is then fixed (the failing revision passes now).
+    rows_before = lab.row_counts(HOST)
+    lab.set_env(HOST, AGENTA_API_IMAGE_TAG="v0.44.5", AGENTA_LAB_FAIL_REVISION="1a0000000007",
+                AGENTA_AUTO_MIGRATIONS="true")
+    assert lab.compose(HOST, "up", "-d", check=False).returncode != 0
+    api_state = lab.sh(HOST, "docker", "inspect", "-f", "{{.State.Status}}", API).stdout.strip()
+    assert api_state in ("created", "exited"), api_state
+    exit_code = lab.sh(HOST, "docker", "inspect", "-f", "{{.State.ExitCode}}", "agenta-oss-gh-alembic-1").stdout.strip()
+    assert exit_code != "0"
+    lab.set_env(HOST, AGENTA_LAB_FAIL_REVISION="")
+
+    run = lab.playbook(REPO / "playbooks" / "upgrade-agenta.yml", limit=HOST,
+                       extra_vars={"agenta_target_tag": "v0.44.5"})
+    assert run.rc == 0, run.stdout[-3000:]
+    outcome = run.results("Record the outcome")[HOST]["ansible_facts"]["agenta_upgrade_outcome"]
+    assert outcome["outcome"] == "upgraded", outcome
+    assert outcome["message"].startswith(
+        f"The api container {API} was {api_state}, not running (the alembic service exited with {exit_code}); the "
+        "upgrade went on without it."), outcome
+    assert lab.revisions(HOST) == {"oss": "1a0000000007"}
+    assert lab.sh(HOST, "docker", "inspect", "-f", "{{.State.Status}} {{.Config.Image}}", API).stdout.strip() == (
+        "running ghcr.io/agenta-ai/agenta-api:v0.44.5")
+    assert lab.row_counts(HOST) == rows_before
