@@ -20,7 +20,7 @@ INVENTORY   = lab/$(if $(filter lab,$(LAB)),inventory.yml,inventory-$(LAB).yml)
 COLLECTIONS = $(VENV)/collections
 PLAYBOOK    = ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(COLLECTIONS) $(VENV)/bin/ansible-playbook -i $(INVENTORY)
 
-.PHONY: help venv engine images collections lab-up lab-status lab-down lab-clean demo test unit integration lint sanity molecule bench
+.PHONY: help venv engine images collections lab-up lab-status lab-down lab-clean demo test unit integration lint sanity molecule bench faults
 
 help:
 	@echo "make demo                      engine + lab (STAGING=$(STAGING) PRODUCTION=$(PRODUCTION) RELEASE=$(RELEASE)) + status"
@@ -28,6 +28,7 @@ help:
 	@echo "make lab-up|lab-status|lab-down|lab-clean   manage the lab fleet (LAB=$(LAB))"
 	@echo "make molecule                  every Molecule scenario (molecule test -s NAME), or SCENARIOS=\"default fleet\""
 	@echo "make bench                     the collection vs the plain commands and a hand-written playbook -> bench/RESULTS.md"
+	@echo "make faults                    the fault suite (run lock, dead controller, bad input, api down) on its own lab"
 
 $(VENV)/.installed: requirements.txt requirements-test.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -91,6 +92,10 @@ molecule: venv engine images collections
 # The collection against the plain commands and a hand-written playbook on the lab (bench/bench.py), written to
 # bench/RESULTS.md. BENCH_ARGS="--quick" for one round; "--reps 5 --mb 1024 --hosts 1,2,4" for the full picture.
 BENCH_ARGS ?=
+# The fault suite on its own lab (also part of make test): tests/integration/test_faults.py.
+faults: venv engine images
+	$(PY) -m pytest -q tests/integration/test_faults.py $(PYTEST_ARGS)
+
 bench: venv engine images collections
 	$(PY) bench/bench.py $(BENCH_ARGS)
 
