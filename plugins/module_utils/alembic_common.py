@@ -377,7 +377,8 @@ def info_summary(chains):
                     "chain %s at %s" % (c["name"], ", ".join(c["unknown"])) for c in unknown))
     undecided = [c["name"] for c in chains if c.get("pending") is None]
     if undecided:
-        return "Chain %s has several heads in this image, so what is pending cannot be told." % ", ".join(undecided)
+        return ("Chain %s has several heads in this image, so what is pending cannot be told; Alembic would fail "
+                "with 'Multiple head revisions', so use the image of another release." % ", ".join(undecided))
     behind = [c for c in chains if c.get("pending")]
     if not behind:
         return "Every chain is at its head in this image; nothing is pending."

@@ -743,6 +743,11 @@ class Chain(object):
                     if rev in downs:
                         raise Refusal("Revision %s of chain %s names itself as its down_revision; "
                                       "Alembic cannot place it in the chain." % (rev, self.name))
+                    if rev in files:
+                        raise Refusal("Revision %s of chain %s is defined twice (%s and %s); Alembic cannot "
+                                      "tell which one to run, so use the image of another release."
+                                      % (rev, self.name, os.path.relpath(files[rev], self.folder),
+                                         os.path.relpath(path, self.folder)))
                     down[rev] = tuple(d for d in downs if d)
                     files[rev] = path
         self.files = files

@@ -57,3 +57,23 @@ def test_the_operators_paths_still_run(installed, path):
     by_fqcn = ansible_playbook(installed, f"agenta.fleet.{path.replace('-', '_')}", "--list-tasks")
     # The operator's path and the FQCN name the same plays and tasks.
     assert listed.stdout.split("\n", 2)[2] == by_fqcn.stdout.split("\n", 2)[2]
+
+
+def test_an_execution_environment_gets_what_the_collection_declares(installed, tmp_path):
+    """ansible-builder (3.x) reads meta/execution-environment.yml of the installed collection: the Docker SDK as a
+    range (not the development pins) and the ssh client; ee/execution-environment.yml makes a build context."""
+    fleet = installed / "ansible_collections" / "agenta" / "fleet"
+    for shipped in ("meta/execution-environment.yml", "requirements.txt", "bindep.txt", "ee/execution-environment.yml"):
+        assert (fleet / shipped).is_file(), shipped
+    intro = subprocess.run([str(BIN / "ansible-builder"), "introspect", "--sanitize", str(installed)],
+                           capture_output=True, text=True, timeout=120)
+    assert intro.returncode == 0, intro.stdout + intro.stderr
+    assert "docker>=5.0.3,<8  # from collection agenta.fleet" in intro.stdout, intro.stdout
+    assert "openssh-client [platform:dpkg]  # from collection agenta.fleet" in intro.stdout, intro.stdout
+    assert "==" not in intro.stdout, intro.stdout
+    context = tmp_path / "context"
+    create = subprocess.run([str(BIN / "ansible-builder"), "create", "-f", str(fleet / "ee" / "execution-environment.yml"),
+                             "-c", str(context)], capture_output=True, text=True, timeout=120)
+    assert create.returncode == 0, create.stdout + create.stderr
+    assert "agenta.fleet" in (context / "_build" / "requirements.yml").read_text()
+    assert "python3.11" in (context / "Dockerfile").read_text()

@@ -2,6 +2,10 @@
 production-1 outside the run). Each case ends with the data checks: revisions, key-table rows, the host outside
 the run unchanged.
 
+- A run that names no hosts, hosts that match nothing, an upgrade without a target tag: refused in one sentence.
+- A release whose tree has two heads, one revision id twice, or no longer knows the database's revision: refused
+  in the plan in one sentence, reported, nothing changed.
+- A host that cannot be reached (SSH refused, its container gone): refused in one sentence, and reported.
 - Two runs of one host at once: the second refuses in one sentence naming the first (the host's run lock).
 - The controller dies (SIGKILL of ansible-playbook's whole process group) during the migration: the migration
   finishes alone on the host, the run journal names the dead run, its phase and its backup; the next run refuses
@@ -18,9 +22,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import DB_PASSWORD, REPO
 from role_support import start_lab
+from test_module_support import make_broken_image, revision_file
 
 HOST, OTHER = "staging-1", "production-1"
 PG = "agenta-oss-gh-postgres-1"
@@ -118,6 +124,98 @@ def test_a_rollback_manifest_that_is_not_json_is_refused_in_one_sentence(lab):
         "(ls /var/backups/agenta)."), msg
     assert (lab.revisions(HOST), lab.row_counts(HOST)) == before
     lab.sh(HOST, "rm", "-rf", "/srv/bad")
+
+
+def state(lab) -> tuple:
+    """What a refused run must leave as it was: both hosts' revisions and rows, the backups, the run journal."""
+    return (lab.revisions(HOST), lab.row_counts(HOST), lab.revisions(OTHER), lab.row_counts(OTHER), backups(lab),
+            journal(lab))
+
+
+@pytest.mark.parametrize("playbook,limit,extra,sentence", [
+    ("upgrade-agenta.yml", None, {"agenta_target_tag": NEW},
+     "This run names no hosts, so it would act on the whole inventory (staging and production together); limit it "
+     "(-l staging) or set agenta_hosts, or pass -e agenta_whole_inventory=true to mean every host. Nothing was changed."),
+    ("rollback-agenta.yml", None, {}, "This run names no hosts, so it would act on the whole inventory"),
+    ("upgrade-agenta.yml", HOST, {"agenta_target_tag": NEW, "agenta_hosts": "nosuch"},
+     f"agenta_hosts=nosuch with -l {HOST} matches no host of the inventory; check the group or host names "
+     "(ansible-inventory --graph lists them). Nothing was changed."),
+    ("backup-agenta.yml", HOST, {"agenta_hosts": "production"},
+     f"agenta_hosts=production with -l {HOST} matches no host of the inventory;"),
+    ("upgrade-agenta.yml", HOST, {},
+     f"agenta_target_tag is not set for {HOST}; name the release to upgrade to (-e agenta_target_tag=v0.44.4, or in "
+     "the inventory), since without it the run would only apply the running image's pending revisions. "
+     "Nothing was changed."),
+], ids=["upgrade-no-limit", "rollback-no-limit", "hosts-match-nothing", "hosts-outside-the-limit", "no-target-tag"])
+def test_a_run_must_name_its_hosts_and_its_release(lab, playbook, limit, extra, sentence):
+    before = state(lab)
+    run = lab.playbook(REPO / "playbooks" / playbook, limit=limit, extra_vars=extra)
+    assert run.rc != 0
+    msg = failures(run)[0]
+    assert msg.startswith(sentence), msg
+    assert state(lab) == before
+
+
+@pytest.mark.parametrize("how", ["ssh-refused", "container-gone"])
+def test_an_unreachable_host_is_refused_in_one_sentence_and_reported(lab, how, tmp_path):
+    inv = yaml.safe_load(lab.inventory.read_text())
+    host_vars = inv["all"]["children"]["staging"]["hosts"][HOST]
+    if how == "ssh-refused":
+        host_vars.update(ansible_connection="ssh", ansible_host="127.0.0.1", ansible_port=1)
+        reason = "ssh: connect to host 127.0.0.1 port 1: Connection refused"
+    else:
+        host_vars["ansible_host"] = "agenta-fleet-no-such-container"
+        reason = "No such container: agenta-fleet-no-such-container"
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump(inv))
+    before = state(lab)
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
+                           str(REPO / "playbooks" / "upgrade-agenta.yml"), "-l", HOST,
+                           "-e", json.dumps({"agenta_target_tag": NEW, "agenta_report_dir": str(tmp_path)})],
+                          capture_output=True, text=True, timeout=300, env=lab.ansible_env(), cwd=REPO)
+    assert proc.returncode != 0
+    report = json.loads(next(tmp_path.glob("upgrade-*.json")).read_text())
+    entry = report["hosts"][0]
+    assert entry["host"] == HOST and entry["outcome"] == "refused", entry
+    assert entry["message"].startswith(f"Require that the host can be reached: {HOST} could not be reached ("), entry
+    assert reason in entry["message"], entry
+    assert entry["message"].endswith("check that it is up and that Ansible can log in to it and run Python there "
+                                     "(ansible_host, ansible_user, the SSH key, become), or leave it out of the run "
+                                     "with -l. Nothing was changed."), entry
+    assert state(lab) == before
+
+
+G1_VERSIONS = "/app/oss/databases/postgres/migrations/versions/"
+
+
+@pytest.mark.parametrize("case,files,sentence", [
+    ("heads", {"1a00000000f1_second_head.py": ("1a00000000f1", "1a0000000005")},
+     "Chain oss has several heads in this image, so what is pending cannot be told; Alembic would fail with "
+     "'Multiple head revisions', so use the image of another release. Nothing was changed."),
+    ("twice", {"1a0000000006_copy.py": ("1a0000000006", "1a0000000005")},
+     "Revision 1a0000000006 of chain oss is defined twice (versions/1a0000000006_copy.py and "
+     "versions/1a0000000006_traces_and_spans.py); Alembic cannot tell which one to run, so use the image of "
+     "another release."),
+    # v0.43.0 leaves the database at 1a0000000002; this image calls that revision 1a00000000a2.
+    ("renumbered", {"1a0000000002_evaluations.py": ("1a00000000a2", "1a0000000001"),
+                    "1a0000000003_app_slugs_and_prompt_config.py": ("1a0000000003", "1a00000000a2")},
+     "The database is at a revision this image does not know (chain oss at 1a0000000002): migrate with the image "
+     "of the release that wrote it, or a newer one. Nothing was changed."),
+], ids=["two-heads", "one-id-twice", "database-revision-unknown"])
+def test_a_release_with_a_graph_defect_is_refused_in_the_plan(lab, case, files, sentence, tmp_path):
+    """The new image's tree is broken: refused in play 1 in one sentence, reported, nothing changed."""
+    tag = f"v0.44.9-{case}"
+    make_broken_image(lab, HOST, f"ghcr.io/agenta-ai/agenta-api:{NEW}", f"ghcr.io/agenta-ai/agenta-api:{tag}",
+                      {G1_VERSIONS + name: revision_file(*revs) for name, revs in files.items()})
+    before = state(lab)
+    run = lab.playbook(REPO / "playbooks" / "upgrade-agenta.yml", limit=HOST,
+                       extra_vars={"agenta_target_tag": tag, "agenta_report_dir": str(tmp_path)})
+    assert run.rc != 0
+    msg = failures(run)[0]
+    assert sentence in msg, msg
+    entry = json.loads(next(tmp_path.glob("upgrade-*.json")).read_text())["hosts"][0]
+    assert entry["outcome"] == "refused" and sentence in entry["message"], entry
+    assert state(lab) == before
 
 
 def test_a_second_run_refuses_and_a_dead_controller_leaves_a_way_back(lab, tmp_path):

@@ -141,14 +141,16 @@ def test_missing_env_file_fails(g1):
 
 
 def test_missing_docker_sdk_fails_with_what_to_install(g1):
-    # A Python without site packages cannot import the Docker SDK that python3-docker installs.
+    # A Python without site packages cannot import the Docker SDK that python3-docker installs: the read fails,
+    # and only then are the libraries checked, and the missing one named.
     g1.sh(HOST, "tee", "/tmp/python-nosite", input="#!/bin/sh\nexec /usr/bin/python3 -S \"$@\"\n")
     g1.sh(HOST, "chmod", "755", "/tmp/python-nosite")
     before = snapshot(g1)
-    run = apply_role(g1, "preflight", HOST, {"agenta_preflight_python": "/tmp/python-nosite"})
+    run = apply_role(g1, "preflight", HOST, {"ansible_python_interpreter": "/tmp/python-nosite"})
     assert failure(run, HOST) == (f"The Docker SDK for Python is missing on {HOST}; install python3-docker "
                                   "(Debian/Ubuntu) or pip install docker, or set agenta_preflight_install_libs: true.")
-    assert task_result(run, HOST, "Ask the Docker engine") is None
+    assert task_result(run, HOST, "Read the deployment")["msg"].startswith("The Docker SDK for Python is missing")
+    assert task_result(run, HOST, "Require an answering Docker engine") is None
     assert snapshot(g1) == before
 
 

@@ -278,7 +278,8 @@ def test_unknown_revision_makes_pending_total_null():
     two_heads = [{"name": "oss", "current": "a", "pending": None, "unknown": []}]
     assert common.pending_total(two_heads) is None
     assert common.info_summary(two_heads) == (
-        "Chain oss has several heads in this image, so what is pending cannot be told.")
+        "Chain oss has several heads in this image, so what is pending cannot be told; Alembic would fail with "
+        "'Multiple head revisions', so use the image of another release.")
 
 
 def test_filter_output_drops_agentas_import_time_info_lines():

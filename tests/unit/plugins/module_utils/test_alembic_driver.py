@@ -381,6 +381,28 @@ def test_self_reference_refused(drv, tmp_path, fakedb):
                             "it in the chain.")
 
 
+def test_two_files_with_one_revision_id_refused(drv, tmp_path, fakedb):
+    folder = g1_tree(str(tmp_path))
+    write_rev(folder, "1a07", "1a06")
+    with open(os.path.join(folder, "versions", "1a07_copy.py"), "w") as handle:
+        handle.write('revision = "1a07"\ndown_revision = "1a05"\n')
+    out = plan(drv, str(tmp_path))
+    assert out["refused"]
+    assert out["error"] == ("Revision 1a07 of chain oss is defined twice (versions/1a07_copy.py and "
+                            "versions/1a07_x.py); Alembic cannot tell which one to run, so use the image of another "
+                            "release.")
+
+
+def test_info_reports_several_heads_instead_of_failing(drv, tmp_path, fakedb):
+    # The info module turns this into pending null and the summary sentence the upgrade refuses with.
+    folder = g1_tree(str(tmp_path))
+    write_rev(folder, "1a07", "1a06")
+    write_rev(folder, "1a08", "1a06")
+    out = plan(drv, str(tmp_path), action="info")
+    assert not out.get("refused"), out
+    assert out["chains"][0]["heads"] == ["1a07", "1a08"] and out["chains"][0]["target"] is None
+
+
 def test_unknown_target_refused(drv, tmp_path, fakedb):
     g3_tree(str(tmp_path))
     out = plan(drv, str(tmp_path), targets={"core": "deadbeef"})

@@ -1,0 +1,122 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, agenta.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: run_targets
+short_description: Whether a run names the hosts it changes (and the release it takes them to), in one sentence
+version_added: 0.2.0
+author: agenta.fleet contributors
+description:
+  - The playbooks that change hosts (upgrade, rollback, backup, the auto-migration switch) first check, on the
+    controller, which hosts the run would act on. This filter decides it from what the inventory resolved.
+  - A run must name its hosts, with C(-l)/C(--limit), with C(agenta_hosts), or with C(agenta_whole_inventory=true)
+    for the whole inventory; without any of them staging and production would change together.
+  - The hosts must exist - C(agenta_hosts) and the limit together must match at least one host, so a misspelt
+    group fails instead of ending green with nothing done.
+  - With O(need_tag), every targeted host needs C(agenta_target_tag) (inventory or C(-e)); without it the upgrade
+    would only apply the running image's pending revisions and look like success.
+  - Returns an empty string when the run may go on, else one sentence naming the input and what to do.
+options:
+  _input:
+    description:
+      - C(pattern) (the C(agenta_hosts) pattern, default C(all)), C(pattern_set) (whether C(agenta_hosts) was
+        given), C(matched) (hosts the pattern matches), C(limit) (C(ansible_limit), empty when none),
+        C(limited) (hosts the limit matches; null when the limit is a C(@file)), C(whole_inventory) (bool).
+    type: dictionary
+    required: true
+  need_tag:
+    description: Require C(agenta_target_tag) on every targeted host.
+    type: boolean
+    default: false
+  tags:
+    description: Host -> its C(agenta_target_tag) (empty or null when unset), for O(need_tag).
+    type: dictionary
+    default: {}
+"""
+
+EXAMPLES = r"""
+- name: Refuse a run that does not name its hosts
+  ansible.builtin.assert:
+    that: problem | length == 0
+    fail_msg: "{{ problem }}"
+  vars:
+    problem: >-
+      {{ {'pattern': agenta_hosts | default('all'), 'pattern_set': agenta_hosts is defined,
+          'matched': query('ansible.builtin.inventory_hostnames', agenta_hosts | default('all')),
+          'limit': ansible_limit | default(''),
+          'limited': query('ansible.builtin.inventory_hostnames', ansible_limit) if ansible_limit is defined else none,
+          'whole_inventory': agenta_whole_inventory | default(false) | bool} | agenta.fleet.run_targets }}
+"""
+
+RETURN = r"""
+_value:
+  description: Empty when the run may go on, else one sentence naming the input and what to do.
+  type: string
+"""
+
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+
+TRUE_WORDS = ("true", "yes", "on", "1", "y", "t")
+
+
+def _hosts(value, what):
+    if value is None:
+        return None
+    if isinstance(value, str) or not all(isinstance(h, str) for h in value):
+        raise AnsibleFilterError("run_targets: %s must be a list of host names." % what)
+    return list(value)
+
+
+def _shorten(names, most=5):
+    names = sorted(names)
+    if len(names) <= most:
+        return ", ".join(names)
+    return "%s and %d more" % (", ".join(names[:most]), len(names) - most)
+
+
+def targets(run):
+    """The hosts a run acts on: the pattern's hosts, narrowed by the limit when it is known."""
+    matched = _hosts(run.get("matched") or [], "matched")
+    limited = _hosts(run.get("limited"), "limited")
+    if limited is None:
+        return matched
+    keep = set(limited)
+    return [h for h in matched if h in keep]
+
+
+def run_targets(run, need_tag=False, tags=None):
+    if not isinstance(run, Mapping):
+        raise AnsibleFilterError("run_targets takes a mapping: pattern, pattern_set, matched, limit, limited, "
+                                 "whole_inventory.")
+    pattern = str(run.get("pattern") or "all")
+    limit = str(run.get("limit") or "")
+    whole = str(run.get("whole_inventory")).lower() in TRUE_WORDS
+    if not limit and not run.get("pattern_set") and not whole:
+        return ("This run names no hosts, so it would act on the whole inventory (staging and production "
+                "together); limit it (-l staging) or set agenta_hosts, or pass -e agenta_whole_inventory=true to "
+                "mean every host. Nothing was changed.")
+    hosts = targets(run)
+    if not hosts:
+        where = "agenta_hosts=%s" % pattern + (" with -l %s" % limit if limit else "")
+        return ("%s matches no host of the inventory; check the group or host names (ansible-inventory --graph "
+                "lists them). Nothing was changed." % where)
+    if need_tag:
+        tags = tags or {}
+        if not isinstance(tags, Mapping):
+            raise AnsibleFilterError("run_targets: tags must map host -> agenta_target_tag.")
+        missing = [h for h in hosts if not str(tags.get(h) or "").strip()]
+        if missing:
+            return ("agenta_target_tag is not set for %s; name the release to upgrade to (-e "
+                    "agenta_target_tag=v0.44.4, or in the inventory), since without it the run would only apply "
+                    "the running image's pending revisions. Nothing was changed." % _shorten(missing))
+    return ""
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"run_targets": run_targets}

@@ -1,0 +1,82 @@
+"""Unit tests of agenta.fleet.run_targets: a run names its hosts, they exist, and an upgrade names its release."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+import fleet_collection_path  # noqa: F401  (puts ansible_collections.agenta.fleet on sys.path)
+
+from ansible_collections.agenta.fleet.plugins.filter.run_targets import FilterModule, run_targets, targets
+
+FLEET = ["staging-1", "staging-2", "production-1"]
+
+
+def run(**over):
+    base = {"pattern": "all", "pattern_set": False, "matched": FLEET, "limit": "", "limited": None,
+            "whole_inventory": False}
+    return {**base, **over}
+
+
+def test_registered():
+    assert FilterModule().filters() == {"run_targets": run_targets}
+
+
+@pytest.mark.parametrize("over", [
+    {"limit": "staging", "limited": ["staging-1", "staging-2"]},
+    {"pattern": "staging", "pattern_set": True, "matched": ["staging-1", "staging-2"]},
+    {"whole_inventory": True},
+    {"whole_inventory": "true"},
+    {"limit": "@retry.txt", "limited": None},
+], ids=["limit", "agenta_hosts", "whole-inventory", "whole-inventory-string", "limit-file"])
+def test_a_run_that_names_its_hosts_goes_on(over):
+    assert run_targets(run(**over)) == ""
+
+
+@pytest.mark.parametrize("whole", [False, "no", None, "false"])
+def test_no_limit_no_pattern_is_refused(whole):
+    msg = run_targets(run(whole_inventory=whole))
+    assert msg.startswith("This run names no hosts, so it would act on the whole inventory")
+    assert "-e agenta_whole_inventory=true" in msg and msg.endswith("Nothing was changed.")
+
+
+def test_a_pattern_that_matches_nothing_is_refused():
+    msg = run_targets(run(pattern="nosuch", pattern_set=True, matched=[]))
+    assert msg == ("agenta_hosts=nosuch matches no host of the inventory; check the group or host names "
+                   "(ansible-inventory --graph lists them). Nothing was changed.")
+
+
+def test_a_pattern_outside_the_limit_is_refused():
+    msg = run_targets(run(pattern="production", pattern_set=True, matched=["production-1"], limit="staging",
+                          limited=["staging-1", "staging-2"]))
+    assert msg.startswith("agenta_hosts=production with -l staging matches no host of the inventory;")
+
+
+def test_targets_are_the_pattern_narrowed_by_the_limit():
+    assert targets(run(limit="staging-2,production-1", limited=["production-1", "staging-2"])) == \
+        ["staging-2", "production-1"]
+    assert targets(run()) == FLEET
+
+
+def test_an_upgrade_needs_a_target_tag_on_every_targeted_host():
+    r = run(limit="staging", limited=["staging-1", "staging-2"])
+    assert run_targets(r, True, {"staging-1": "v0.44.4", "staging-2": "v0.44.4"}) == ""
+    msg = run_targets(r, True, {"staging-1": "v0.44.4", "staging-2": "", "production-1": ""})
+    assert msg.startswith("agenta_target_tag is not set for staging-2; name the release to upgrade to")
+    assert run_targets(r, False, {}) == ""
+
+
+def test_many_hosts_without_a_tag_are_shortened():
+    hosts = ["h%d" % i for i in range(8)]
+    msg = run_targets(run(whole_inventory=True, matched=hosts), True, {})
+    assert msg.startswith("agenta_target_tag is not set for h0, h1, h2, h3, h4 and 3 more;")
+
+
+@pytest.mark.parametrize("bad,kwargs", [
+    ("not a mapping", {}),
+    ({"matched": "staging-1", "whole_inventory": True}, {}),
+    ({"matched": ["a"], "whole_inventory": True}, {"need_tag": True, "tags": ["a"]}),
+])
+def test_bad_shapes_raise_a_filter_error(bad, kwargs):
+    with pytest.raises(AnsibleFilterError):
+        run_targets(bad, **kwargs)
