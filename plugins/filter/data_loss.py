@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: data_loss
 short_description: What an upgrade's pending revisions will delete, from the migration plan
-version_added: 0.2.0
+version_added: 0.1.0
 author: agenta.fleet contributors
 description:
   - Takes the C(destructive) list of a plan of P(agenta.fleet.alembic_migration_info#module) (or of a check-mode

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: manifest_diff
 short_description: The first difference between two measurements of databases (row counts and version tables)
-version_added: 0.2.0
+version_added: 0.1.0
 author: agenta.fleet contributors
 description:
   - Compares what a backup manifest recorded with what the databases hold now, database by database, version tables

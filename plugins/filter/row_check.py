@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: row_check
 short_description: Compare a deployment's row counts with a backup manifest, knowing what the release intends
-version_added: 0.2.0
+version_added: 0.1.0
 author: agenta.fleet contributors
 description:
   - Takes the row counts a backup manifest recorded (C(database.table) -> rows) and returns, per table, whether

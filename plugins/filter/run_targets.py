@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: run_targets
 short_description: Whether a run names the hosts it changes (and the release it takes them to), in one sentence
-version_added: 0.2.0
+version_added: 0.1.0
 author: agenta.fleet contributors
 description:
   - The playbooks that change hosts (upgrade, rollback, backup, the auto-migration switch) first check, on the

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: alembic_rehearsal
 short_description: Rehearse an Agenta upgrade on scratch copies of its databases
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Copies each of the deployment's Agenta databases into a scratch database on the same server
     (C(<database>_rehearsal), C(pg_dump | pg_restore) in a one-shot container of the deployment's own PostgreSQL

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: database_backup
 short_description: Take a verified backup of an Agenta deployment's databases in one call
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Checks that O(backup_dir) is a folder of its own (absolute, normalised, not a system folder, holding nothing
     the collection did not write) before anything is created, then writes the backup C(<backup_dir>/<name>/).

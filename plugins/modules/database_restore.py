@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: database_restore
 short_description: Restore an Agenta deployment's databases from dumps with its own pg_restore, or drop databases
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - For each entry of O(restore), drops the database it goes into (C(WITH (FORCE))), creates it empty and restores
     the dump into it with C(pg_restore --exit-on-error) in a one-shot container of the deployment's PostgreSQL image,

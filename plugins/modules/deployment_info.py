@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: deployment_info
 short_description: Read an Agenta deployment on a host in one call, without its secrets
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads, through the Docker SDK, what the roles need to know about one host's Agenta deployment, once; the roles
     check the result instead of reading the host again task by task.

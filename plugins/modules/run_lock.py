@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: run_lock
 short_description: Take or release a host's run lock, which is also the journal of the run that holds it
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - One file per host (O(path)) says which run of agenta.fleet is changing the host, with its id, playbook, owner,
     start, the phase it reached, its backup and its migration. The upgrade, rollback and backup playbooks take it

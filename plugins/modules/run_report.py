@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: run_report
 short_description: Write the report of a playbook run on the controller (JSON and Markdown) and lay out its table
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Writes C(<dir>/<name>-<run_id>.json) and C(.md) on the controller, each 0600 and written whole (a reader never
     sees half a report), in a folder made 0700, and returns the summary table's lines.
