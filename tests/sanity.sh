@@ -3,17 +3,17 @@
 # inside ansible-test, no `--requirements`.
 #
 #   tests/sanity.sh [extra ansible-test sanity args...]    e.g. tests/sanity.sh --test pep8 -v
-#   SANITY_EXCLUDE="lab migrations bench tests/unit tests/integration" (default) folders left out; KEEP_SANITY_TREE=1 keeps the copy.
+#   SANITY_FROM=tarball (default): exactly what ships - the tarball ansible-galaxy builds (galaxy.yml's
+#   build_ignore), installed; then `ansible-test units` runs on the same installed copy.
+#   SANITY_FROM=tree: the working tree's files minus SANITY_EXCLUDE (default "lab migrations bench tests/unit
+#   tests/integration"). KEEP_SANITY_TREE=1 keeps the copy.
 #
-# ansible-test insists on running from .../ansible_collections/<namespace>/<name>/, so this
-# copies the files git would see (tracked + untracked, minus .gitignore'd ones such as .venv,
-# caches, lab/.cache, reports) into a temporary ansible_collections/agenta/fleet, gives the copy
-# its own git repository (ansible-test lists files with git), and runs there. Results
-# (tests/output/) are copied back to ./tests/output/ (git-ignored).
+# ansible-test insists on running from .../ansible_collections/<namespace>/<name>/ and lists files with git, so
+# the copy gets its own git repository. Results (tests/output/) are copied back to ./tests/output/ (git-ignored).
 #
-# Left out of the copy: lab/, migrations/, bench/ - lab tooling, the stand-in alembic trees
-# and benchmarks are not collection content (their scripts carry shebangs and style that
-# the collection rules - shebang, pylint - reject). They are checked by their own tests.
+# Not shipped, so not checked here: lab/, migrations/, bench/, molecule/, tests/integration/ and the unit tests
+# that need them - lab tooling, the stand-in alembic trees and the lab's suites are not collection content. They
+# are checked by their own tests.
 #
 # Network: ansible-test 2.19 runs each single-version test (changelog, import, pep8, pylint,
 # runtime-metadata, validate-modules, yamllint) in its own venv under ~/.ansible/test/venv
@@ -66,19 +66,20 @@ trap cleanup EXIT
 DEST="$WORK/ansible_collections/$NAMESPACE/$NAME"
 mkdir -p "$DEST"
 
-# Copy what git would see (tracked + untracked, not ignored). Works before the first commit.
+# Exactly what ships: build the tarball (galaxy.yml's build_ignore decides) and install it. SANITY_FROM=tree
+# checks the working tree instead (tracked + untracked files, minus EXCLUDE), for content not in the tarball.
 cd "$ROOT"
-if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+if [ "${SANITY_FROM:-tarball}" = tarball ]; then
+  ansible-galaxy collection build "$ROOT" --output-path "$WORK/build" >/dev/null
+  ansible-galaxy collection install --force --no-deps "$WORK"/build/agenta-fleet-*.tar.gz -p "$WORK/installed" >/dev/null 2>&1
+  cp -a "$WORK/installed/ansible_collections/$NAMESPACE/$NAME/." "$DEST/"
+elif git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   git ls-files -z --cached --others --exclude-standard \
     | while IFS= read -r -d '' f; do
         for x in "${EXCLUDE[@]}"; do case "$f" in "$x" | "$x"/*) continue 2 ;; esac; done
         if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
       done \
     | tar --null -T - -cf - | tar -xf - -C "$DEST"
-else
-  tar "${EXCLUDE[@]/#/--exclude=./}" --exclude=./.venv --exclude=./.git --exclude=./.ansible --exclude=./tests/output \
-      --exclude=./lab/.cache --exclude='__pycache__' --exclude=.pytest_cache -cf - . \
-    | tar -xf - -C "$DEST"
 fi
 
 # ansible-test uses git to list the collection's files; give the copy its own repository.
@@ -129,6 +130,12 @@ export ANSIBLE_LOCAL_TEMP="$WORK/.ansible/tmp"
 
 rc=0
 ansible-test sanity --local --python "$PYTHON_VERSION" --color no "${skip_args[@]}" "$@" || rc=$?
+
+# The shipped unit tests, on the same installed copy, in ansible-test's own venv (pytest, pytest-xdist and
+# tests/unit/requirements.txt from the package index the first time, cached after).
+if [ "${SANITY_FROM:-tarball}" = tarball ] && [ "$#" -eq 0 ]; then
+  ansible-test units --venv --requirements --python "$PYTHON_VERSION" --color no || rc=$?
+fi
 
 if [ -d "$DEST/tests/output" ]; then
   mkdir -p "$ROOT/tests/output"

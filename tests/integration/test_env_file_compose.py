@@ -18,7 +18,10 @@ from conftest import REPO
 
 import sys
 sys.path.insert(0, str(REPO / "tests" / "unit" / "plugins"))
-import fleet_collection_path  # noqa: F401,E402  (puts ansible_collections.agenta.fleet on sys.path)
+try:
+    import fleet_collection_path  # noqa: F401  # pylint: disable=unused-import
+except ImportError:  # ansible-test units: the collection is importable already (pytest from a checkout needs it)
+    pass
 
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import (  # noqa: E402
     EnvFileError, parse_env_file)

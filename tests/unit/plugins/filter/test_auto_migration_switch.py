@@ -7,7 +7,10 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 
-import fleet_collection_path  # noqa: F401  (puts ansible_collections.agenta.fleet on sys.path)
+try:
+    import fleet_collection_path  # noqa: F401  # pylint: disable=unused-import
+except ImportError:  # ansible-test units: the collection is importable already (pytest from a checkout needs it)
+    pass
 
 from ansible_collections.agenta.fleet.plugins.filter import auto_migration_switch as plugin
 from ansible_collections.agenta.fleet.plugins.filter.auto_migration_switch import FilterModule, auto_migration_switch

@@ -6,7 +6,10 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 
-import fleet_collection_path  # noqa: F401  (puts ansible_collections.agenta.fleet on sys.path)
+try:
+    import fleet_collection_path  # noqa: F401  # pylint: disable=unused-import
+except ImportError:  # ansible-test units: the collection is importable already (pytest from a checkout needs it)
+    pass
 
 from ansible_collections.agenta.fleet.plugins.filter.db_login import FilterModule as LoginFilters
 from ansible_collections.agenta.fleet.plugins.filter.db_login import db_login

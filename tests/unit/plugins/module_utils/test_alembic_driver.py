@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 
 
-import fleet_collection_path  # noqa: F401,E402  (puts ansible_collections.agenta.fleet on sys.path)
+try:
+    import fleet_collection_path  # noqa: F401  # pylint: disable=unused-import
+except ImportError:  # ansible-test units: the collection is importable already (pytest from a checkout needs it)
+    pass
 
 from ansible_collections.agenta.fleet.plugins.module_utils import alembic_common
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_driver import DRIVER, MARKER, SPEC_ENV

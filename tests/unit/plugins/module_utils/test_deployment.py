@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-import fleet_collection_path  # noqa: F401  (puts ansible_collections.agenta.fleet on sys.path)
+try:
+    import fleet_collection_path  # noqa: F401  # pylint: disable=unused-import
+except ImportError:  # ansible-test units: the collection is importable already (pytest from a checkout needs it)
+    pass
 
 from ansible_collections.agenta.fleet.plugins.module_utils import deployment as d
 
@@ -54,9 +57,9 @@ def test_like_patterns(name, patterns, hit):
 
 
 def test_select_databases_leaves_out_the_collections_own():
-    found = [{"name": n, "size": 1} for n in ("postgres", "agenta_oss_tracing", "agenta_oss_core",
-                                               "agenta_fleet_trial_agenta_oss_core", "agenta_oss_core_rehearsal",
-                                               "supertokens_oss", "username")]
+    names = ("postgres", "agenta_oss_tracing", "agenta_oss_core", "agenta_fleet_trial_agenta_oss_core",
+             "agenta_oss_core_rehearsal", "supertokens_oss", "username")
+    found = [{"name": n, "size": 1} for n in names]
     assert [x["name"] for x in d.select_databases(found, ["agenta_%", "supertokens_%"])] == [
         "agenta_oss_core", "agenta_oss_tracing", "supertokens_oss"]
 

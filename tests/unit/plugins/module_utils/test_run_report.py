@@ -8,7 +8,10 @@ import stat
 
 import pytest
 
-import fleet_collection_path  # noqa: F401  (puts ansible_collections.agenta.fleet on sys.path)
+try:
+    import fleet_collection_path  # noqa: F401  # pylint: disable=unused-import
+except ImportError:  # ansible-test units: the collection is importable already (pytest from a checkout needs it)
+    pass
 
 from ansible_collections.agenta.fleet.plugins.module_utils import run_report
 

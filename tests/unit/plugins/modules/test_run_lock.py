@@ -11,7 +11,10 @@ import time
 import pytest
 import yaml
 
-import fleet_collection_path  # noqa: F401  (puts ansible_collections.agenta.fleet on sys.path)
+try:
+    import fleet_collection_path  # noqa: F401  # pylint: disable=unused-import
+except ImportError:  # ansible-test units: the collection is importable already (pytest from a checkout needs it)
+    pass
 
 from ansible.module_utils.testing import patch_module_args
 
