@@ -20,7 +20,7 @@ INVENTORY   = lab/$(if $(filter lab,$(LAB)),inventory.yml,inventory-$(LAB).yml)
 COLLECTIONS = $(VENV)/collections
 PLAYBOOK    = ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(COLLECTIONS) $(VENV)/bin/ansible-playbook -i $(INVENTORY)
 
-.PHONY: help venv engine images collections lab-up lab-status lab-down lab-clean demo test unit integration lint sanity molecule bench faults changelog
+.PHONY: help venv engine images collections lab-up lab-status lab-down lab-clean demo test unit integration lint sanity molecule bench faults changelog docs
 
 help:
 	@echo "make demo                      engine + lab (STAGING=$(STAGING) PRODUCTION=$(PRODUCTION) RELEASE=$(RELEASE)) + status"
@@ -28,6 +28,7 @@ help:
 	@echo "make lab-up|lab-status|lab-down|lab-clean   manage the lab fleet (LAB=$(LAB))"
 	@echo "make molecule                  every Molecule scenario (molecule test -s NAME), or SCENARIOS=\"default fleet\""
 	@echo "make bench                     the collection vs the plain commands and a hand-written playbook -> bench/RESULTS.md"
+	@echo "make docs                      docs/variables.md from the roles' argument specs"
 	@echo "make changelog                 CHANGELOG.md of the coming release from changelogs/fragments (fragments are kept)"
 	@echo "make faults                    the fault suite (run lock, dead controller, bad input, api down) on its own lab"
 
@@ -112,3 +113,6 @@ changelog: venv
 	  version=$$(sed -n 's/^version: *//p' galaxy.yml) && \
 	  (cd "$$tmp" && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" antsibull-changelog release --version "$$version" --date "$$(date -u +%F)") && \
 	  cp "$$tmp/CHANGELOG.md" CHANGELOG.md && rm -rf "$$tmp" && echo "CHANGELOG.md: $$version (unreleased, from $$(ls changelogs/fragments | wc -l) fragment(s))"
+
+docs: venv
+	@$(PY) tools/variables_reference.py

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import re
 
 from ansible.plugins.action import ActionBase
@@ -18,16 +19,17 @@ RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("dir", "name", "run_id", "entries", "columns"))
+    _VALID_ARGS = frozenset(("dir", "name", "run_id", "entries", "columns", "in_progress"))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
         args = self._task.args
-        folder = str(args.get("dir") or "").strip()
+        folder = str(args.get("dir") or "").strip() or run_report.default_dir(os.environ)
         name = args.get("name", "upgrade")
         entries = args.get("entries") or []
+        in_progress = args.get("in_progress") or []
         columns = args.get("columns") or [{"key": "host", "title": "HOST"}, {"key": "outcome", "title": "OUTCOME"}]
         unknown = sorted(set(args) - self._VALID_ARGS)
         problem = ("Unsupported option(s) of agenta.fleet.run_report: %s." % ", ".join(unknown)) if unknown else \
@@ -36,9 +38,12 @@ class ActionModule(ActionBase):
             datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         if problem is None and not RUN_ID.match(run_id):
             problem = "The report's run_id must be letters, digits, '.', '_' or '-', not %r." % run_id
+        if problem is None and (not isinstance(in_progress, list) or not all(isinstance(h, str) for h in in_progress)):
+            problem = "The report's in_progress must be a list of host names."
         if problem:
             result.update(failed=True, changed=False, msg=problem)
             return result
+        entries = run_report.mark_in_progress(entries, in_progress)
         # The run's --check (the report itself is written in check mode too).
         check_mode = bool(task_vars.get("ansible_check_mode", False))
         try:

@@ -15,6 +15,31 @@ import tempfile
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+IN_PROGRESS = ("The run was changing this host when this report was written; if the report was not written again, "
+               "the run stopped here (the host became unreachable or the controller stopped): the host's run "
+               "journal (run.json under agenta_state_dir, /var/lib/agenta-fleet by default) names the phase and the "
+               "backup, and the next run reads it first.")
+
+
+def default_dir(environ):
+    """$AGENTA_FLEET_REPORT_DIR, else ~/.local/share/agenta-fleet/reports."""
+    return environ.get("AGENTA_FLEET_REPORT_DIR") or os.path.join(
+        environ.get("HOME") or os.path.expanduser("~"), ".local", "share", "agenta-fleet", "reports")
+
+
+def mark_in_progress(entries, hosts):
+    """Entries of the given hosts that were not reached yet become 'in progress', with the sentence saying what
+    to look at if the run never comes back to write the report again."""
+    hosts = set(hosts or [])
+    out = []
+    for entry in entries:
+        if entry.get("host") in hosts and entry.get("outcome") in ("not reached", None):
+            entry = dict(entry, outcome="in progress",
+                         message=" ".join(m for m in (entry.get("message") or "", IN_PROGRESS) if m))
+        out.append(entry)
+    return out
+
+
 def cell(value):
     """A value as the table shows it: '-' when missing, JSON for mappings and lists."""
     if value is None:

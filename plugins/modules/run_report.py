@@ -22,9 +22,11 @@ author:
   - Agenta fleet maintainers (@agenta-fleet)
 options:
   dir:
-    description: Absolute folder on the controller for the report files.
+    description:
+      - Absolute folder on the controller for the report files.
+      - Empty means C($AGENTA_FLEET_REPORT_DIR), else C(~/.local/share/agenta-fleet/reports).
     type: path
-    required: true
+    default: ""
   name:
     description: Prefix of the file names, for example V(upgrade), V(rollback), V(status).
     type: str
@@ -37,6 +39,15 @@ options:
     description: One mapping per host; the keys named in O(columns) become the table's columns.
     type: list
     elements: dict
+    default: []
+  in_progress:
+    description:
+      - Hosts the run is about to change. Their entries that are still V(not reached) are written as
+        V(in progress), with a sentence pointing at the host's run journal, so a run that dies (an unreachable
+        host ends a C(serial) batch and the playbook) still leaves a report that names them.
+      - The next report of the run, with the outcomes, replaces it.
+    type: list
+    elements: str
     default: []
   columns:
     description: The table's columns, each C({key, title}).

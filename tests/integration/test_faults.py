@@ -223,8 +223,8 @@ def test_a_second_run_refuses_and_a_dead_controller_leaves_a_way_back(lab, tmp_p
     rows_before = lab.row_counts(HOST)
     holder, pid = hold_apps_table(lab)
     log = open(tmp_path / "first-run.log", "w")
-    first = subprocess.Popen(upgrade_argv(lab), env=lab.ansible_env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+    first = subprocess.Popen(upgrade_argv(lab, agenta_report_dir=str(tmp_path / "reports")), env=lab.ansible_env(),
+                             cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for(lambda: journal(lab).get("phase") == "migrating" or first.poll() is not None, 240,
                  "the first run's migration")
@@ -252,6 +252,11 @@ def test_a_second_run_refuses_and_a_dead_controller_leaves_a_way_back(lab, tmp_p
         holder.kill()
         holder.wait()
         log.close()
+    # The dead run's report was written before its batch changed anything: it names the host "in progress" and
+    # points at the journal.
+    dead = json.loads(next((tmp_path / "reports").glob("upgrade-*.json")).read_text())["hosts"]
+    assert [(e["host"], e["outcome"]) for e in dead] == [(HOST, "in progress")], dead
+    assert "the host's run journal (run.json under agenta_state_dir" in dead[0]["message"], dead
     wait_for(lambda: journal(lab).get("phase") in ("migrated", "migration failed"), 180, "the lone migration")
     left = journal(lab)
     assert left["run_id"] == run_id and left["phase"] == "migrated", left

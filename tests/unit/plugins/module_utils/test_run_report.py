@@ -73,3 +73,18 @@ def test_write_makes_private_files_in_a_private_folder(tmp_path):
     run_report.write(str(folder), "rollback", "r1", False, ENTRIES[:1], COLUMNS)
     assert sorted(os.listdir(folder)) == ["rollback-r1.json", "rollback-r1.md"]
     assert len(json.loads(open(json_path).read())["hosts"]) == 1
+
+
+def test_hosts_in_progress_are_marked_until_the_next_report():
+    entries = [{"host": "staging-1", "outcome": "upgraded"}, {"host": "staging-2", "outcome": "not reached"},
+               {"host": "production-1", "outcome": "not reached", "message": "Shares its database."}]
+    out = run_report.mark_in_progress(entries, ["staging-2", "production-1", "staging-1"])
+    assert [e["outcome"] for e in out] == ["upgraded", "in progress", "in progress"]
+    assert out[1]["message"] == run_report.IN_PROGRESS
+    assert out[2]["message"].startswith("Shares its database. The run was changing this host")
+    assert entries[1]["outcome"] == "not reached"  # the input is not changed
+
+
+def test_the_default_folder_is_the_environment_or_the_users_share():
+    assert run_report.default_dir({"AGENTA_FLEET_REPORT_DIR": "/srv/r", "HOME": "/h"}) == "/srv/r"
+    assert run_report.default_dir({"HOME": "/h"}) == "/h/.local/share/agenta-fleet/reports"
