@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: run_targets
-short_description: Whether a run names the hosts it changes (and the release it takes them to), in one sentence
+short_description: Whether a run names the hosts it changes, in one sentence
 version_added: 0.1.0
 author: agenta.fleet contributors
 description:
@@ -16,8 +16,6 @@ description:
     for the whole inventory; without any of them staging and production would change together.
   - The hosts must exist - C(agenta_hosts) and the limit together must match at least one host, so a misspelt
     group fails instead of ending green with nothing done.
-  - With O(need_tag), every targeted host needs C(agenta_target_tag) (inventory or C(-e)); without it the upgrade
-    would only apply the running image's pending revisions and look like success.
   - Returns an empty string when the run may go on, else one sentence naming the input and what to do.
 options:
   _input:
@@ -27,14 +25,6 @@ options:
         C(limited) (hosts the limit matches; null when the limit is a C(@file)), C(whole_inventory) (bool).
     type: dictionary
     required: true
-  need_tag:
-    description: Require C(agenta_target_tag) on every targeted host.
-    type: boolean
-    default: false
-  tags:
-    description: Host -> its C(agenta_target_tag) (empty or null when unset), for O(need_tag).
-    type: dictionary
-    default: {}
 """
 
 EXAMPLES = r"""
@@ -72,13 +62,6 @@ def _hosts(value, what):
     return list(value)
 
 
-def _shorten(names, most=5):
-    names = sorted(names)
-    if len(names) <= most:
-        return ", ".join(names)
-    return "%s and %d more" % (", ".join(names[:most]), len(names) - most)
-
-
 def targets(run):
     """The hosts a run acts on: the pattern's hosts, narrowed by the limit when it is known."""
     matched = _hosts(run.get("matched") or [], "matched")
@@ -89,7 +72,7 @@ def targets(run):
     return [h for h in matched if h in keep]
 
 
-def run_targets(run, need_tag=False, tags=None):
+def run_targets(run):
     if not isinstance(run, Mapping):
         raise AnsibleFilterError("run_targets takes a mapping: pattern, pattern_set, matched, limit, limited, "
                                  "whole_inventory.")
@@ -105,15 +88,6 @@ def run_targets(run, need_tag=False, tags=None):
         where = "agenta_hosts=%s" % pattern + (" with -l %s" % limit if limit else "")
         return ("%s matches no host of the inventory; check the group or host names (ansible-inventory --graph "
                 "lists them). Nothing was changed." % where)
-    if need_tag:
-        tags = tags or {}
-        if not isinstance(tags, Mapping):
-            raise AnsibleFilterError("run_targets: tags must map host -> agenta_target_tag.")
-        missing = [h for h in hosts if not str(tags.get(h) or "").strip()]
-        if missing:
-            return ("agenta_target_tag is not set for %s; name the release to upgrade to (-e "
-                    "agenta_target_tag=v0.44.4, or in the inventory), since without it the run would only apply "
-                    "the running image's pending revisions. Nothing was changed." % _shorten(missing))
     return ""
 
 

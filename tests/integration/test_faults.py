@@ -5,6 +5,7 @@ the run unchanged.
 - A run that names no hosts, hosts that match nothing, an upgrade without a target tag: refused in one sentence.
 - A release whose tree has two heads, one revision id twice, or no longer knows the database's revision: refused
   in the plan in one sentence, reported, nothing changed.
+- A target that skips a required stop of the release map: refused in one sentence naming the stop.
 - A host that cannot be reached (SSH refused, its container gone): refused in one sentence, and reported.
 - Two runs of one host at once: the second refuses in one sentence naming the first (the host's run lock).
 - The controller dies (SIGKILL of ansible-playbook's whole process group) during the migration: the migration
@@ -182,6 +183,26 @@ def test_an_unreachable_host_is_refused_in_one_sentence_and_reported(lab, how, t
     assert entry["message"].endswith("check that it is up and that Ansible can log in to it and run Python there "
                                      "(ansible_host, ansible_user, the SSH key, become), or leave it out of the run "
                                      "with -l. Nothing was changed."), entry
+    assert state(lab) == before
+
+
+def test_a_target_that_skips_a_required_stop_is_refused_naming_it(lab, tmp_path):
+    """The release map (data) says v0.44.4 is a required stop: v0.43.0 -> v0.44.5 is refused before the image is
+    pulled, naming the stop; the check mode of the allowed hop shows the path."""
+    stops = {"agenta_release_map": {"v0.44.4": {"required_stop": True, "reason": "the lab says so"}}}
+    before = state(lab)
+    run = lab.playbook(REPO / "playbooks" / "upgrade-agenta.yml", limit=HOST,
+                       extra_vars={"agenta_target_tag": "v0.44.5", "agenta_report_dir": str(tmp_path), **stops})
+    assert run.rc != 0
+    msg = failures(run)[0]
+    assert msg == ("The upgrade from v0.43.0 to v0.44.5 skips v0.44.4, a required stop (the lab says so); upgrade "
+                   "to v0.44.4 first (-e agenta_target_tag=v0.44.4), then on to v0.44.5. Nothing was changed."), msg
+    assert state(lab) == before
+    plan = lab.playbook(REPO / "playbooks" / "upgrade-agenta.yml", limit=HOST, check=True,
+                        extra_vars={"agenta_target_tag": NEW, "agenta_report_dir": str(tmp_path / "plan"), **stops})
+    assert plan.rc == 0, plan.stdout[-3000:]
+    entry = json.loads(next((tmp_path / "plan").glob("upgrade-*.json")).read_text())["hosts"][0]
+    assert entry["path"] == [NEW] and entry["outcome"] == "would upgrade", entry
     assert state(lab) == before
 
 

@@ -1,4 +1,4 @@
-"""Unit tests of agenta.fleet.run_targets: a run names its hosts, they exist, and an upgrade names its release."""
+"""Unit tests of agenta.fleet.run_targets: a run names its hosts, and they exist."""
 
 from __future__ import annotations
 
@@ -61,25 +61,8 @@ def test_targets_are_the_pattern_narrowed_by_the_limit():
     assert targets(run()) == FLEET
 
 
-def test_an_upgrade_needs_a_target_tag_on_every_targeted_host():
-    r = run(limit="staging", limited=["staging-1", "staging-2"])
-    assert run_targets(r, True, {"staging-1": "v0.44.4", "staging-2": "v0.44.4"}) == ""
-    msg = run_targets(r, True, {"staging-1": "v0.44.4", "staging-2": "", "production-1": ""})
-    assert msg.startswith("agenta_target_tag is not set for staging-2; name the release to upgrade to")
-    assert run_targets(r, False, {}) == ""
-
-
-def test_many_hosts_without_a_tag_are_shortened():
-    hosts = ["h%d" % i for i in range(8)]
-    msg = run_targets(run(whole_inventory=True, matched=hosts), True, {})
-    assert msg.startswith("agenta_target_tag is not set for h0, h1, h2, h3, h4 and 3 more;")
-
-
-@pytest.mark.parametrize("bad,kwargs", [
-    ("not a mapping", {}),
-    ({"matched": "staging-1", "whole_inventory": True}, {}),
-    ({"matched": ["a"], "whole_inventory": True}, {"need_tag": True, "tags": ["a"]}),
-])
-def test_bad_shapes_raise_a_filter_error(bad, kwargs):
+@pytest.mark.parametrize("bad", ["not a mapping", {"matched": "staging-1", "whole_inventory": True},
+                                 {"matched": [1], "whole_inventory": True}])
+def test_bad_shapes_raise_a_filter_error(bad):
     with pytest.raises(AnsibleFilterError):
-        run_targets(bad, **kwargs)
+        run_targets(bad)
