@@ -16,13 +16,17 @@ description:
     for the whole inventory; without any of them staging and production would change together.
   - The hosts must exist - C(agenta_hosts) and the limit together must match at least one host, so a misspelt
     group fails instead of ending green with nothing done.
+  - The play must act on those hosts only - C(play_hosts) (C(ansible_play_hosts_all)) outside them are refused, because an
+    C(agenta_hosts) set in the inventory is not seen by a play's C(hosts:) line, and a C(-l @file) limit cannot be
+    resolved by the check, so either could widen the run.
   - Returns an empty string when the run may go on, else one sentence naming the input and what to do.
 options:
   _input:
     description:
       - C(pattern) (the C(agenta_hosts) pattern, default C(all)), C(pattern_set) (whether C(agenta_hosts) was
         given), C(matched) (hosts the pattern matches), C(limit) (C(ansible_limit), empty when none),
-        C(limited) (hosts the limit matches; null when the limit is a C(@file)), C(whole_inventory) (bool).
+        C(limited) (hosts the limit matches; null when the limit is a C(@file)), C(whole_inventory) (bool),
+        C(play_hosts) (the hosts the play runs on; checked when given).
     type: dictionary
     required: true
 """
@@ -88,6 +92,15 @@ def run_targets(run):
         where = "agenta_hosts=%s" % pattern + (" with -l %s" % limit if limit else "")
         return ("%s matches no host of the inventory; check the group or host names (ansible-inventory --graph "
                 "lists them). Nothing was changed." % where)
+    play_hosts = _hosts(run.get("play_hosts"), "play_hosts")
+    if play_hosts is not None:
+        outside = [h for h in play_hosts if h not in set(hosts)]
+        if outside:
+            return ("This run would act on %s, which agenta_hosts=%s%s does not name; give agenta_hosts with -e (a "
+                    "value in the inventory is not seen by the play's hosts line) and -l as a host pattern, not a "
+                    "file. Nothing was changed." % (", ".join(sorted(outside)[:5]) + (
+                        " and %d more" % (len(outside) - 5) if len(outside) > 5 else ""),
+                        pattern, " with -l %s" % limit if limit else ""))
     return ""
 
 

@@ -728,15 +728,22 @@ class Chain(object):
             folders = [f for f in re.split(r"[\s,%s]+" % re.escape(os.pathsep), locations) if f]
         else:
             folders = [os.path.join(script.dir, "versions")]
+        # Like Alembic: sub-folders only with recursive_version_locations, and a folder named twice read once.
+        recursive = str(self.config.get_main_option("recursive_version_locations") or "").lower() in (
+            "true", "1", "yes", "on")
         down = {}
         files = {}
+        seen = set()
         for folder in folders:
             for base, dirs, names in os.walk(folder):
-                dirs[:] = [d for d in dirs if d != "__pycache__"]
+                dirs[:] = [d for d in dirs if d != "__pycache__"] if recursive else []
                 for fname in sorted(names):
                     if not fname.endswith(".py") or fname.startswith("__"):
                         continue
                     path = os.path.join(base, fname)
+                    if os.path.realpath(path) in seen:
+                        continue
+                    seen.add(os.path.realpath(path))
                     rev, downs = scan_revision_file(path)
                     if not rev:
                         continue

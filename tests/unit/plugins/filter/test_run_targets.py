@@ -66,3 +66,18 @@ def test_targets_are_the_pattern_narrowed_by_the_limit():
 def test_bad_shapes_raise_a_filter_error(bad):
     with pytest.raises(AnsibleFilterError):
         run_targets(bad)
+
+
+def test_a_play_that_runs_on_hosts_outside_the_targets_is_refused():
+    # agenta_hosts from the inventory: the play's hosts line fell back to every host.
+    r = run(pattern="staging", pattern_set=True, matched=["staging-1", "staging-2"], play_hosts=FLEET)
+    assert run_targets(r) == ("This run would act on production-1, which agenta_hosts=staging does not name; give "
+                              "agenta_hosts with -e (a value in the inventory is not seen by the play's hosts line) "
+                              "and -l as a host pattern, not a file. Nothing was changed.")
+    # -l @file narrows the play to hosts the check cannot resolve.
+    r = run(pattern="staging", pattern_set=True, matched=["staging-1"], limit="@hosts.txt", limited=None,
+            play_hosts=["production-1"])
+    assert run_targets(r).startswith("This run would act on production-1, which agenta_hosts=staging with -l "
+                                     "@hosts.txt does not name;")
+    assert run_targets(run(limit="staging", limited=["staging-1", "staging-2"],
+                           play_hosts=["staging-1", "staging-2"])) == ""

@@ -1004,3 +1004,13 @@ def test_last_error_in(drv):
     assert drv["last_error_in"](output) == "sqlalchemy.exc.OperationalError: boom"
     assert drv["last_error_in"]("done\nexit now\n") == "exit now"
     assert drv["last_error_in"]("") == "no output"
+
+
+def test_a_copy_in_a_subfolder_alembic_does_not_read_is_ignored(drv, tmp_path, fakedb):
+    # Without recursive_version_locations Alembic reads only the versions folder itself.
+    folder = g1_tree(str(tmp_path))
+    os.makedirs(os.path.join(folder, "versions", "old"))
+    with open(os.path.join(folder, "versions", "old", "1a02_copy.py"), "w") as handle:
+        handle.write('revision = "1a02"\ndown_revision = "1a01"\n')
+    out = plan(drv, str(tmp_path))
+    assert not out.get("refused"), out
