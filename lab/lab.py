@@ -547,6 +547,10 @@ def start_host(h: Host, images: dict, bundle: Path, rows: int, mb: int) -> None:
     ensure_host_images(h, images, bundle)
     hx(h.container, "mkdir", "-p", COMPOSE_DIR)
     run(["docker", "cp", f"{LAB_DIR / 'compose' / COMPOSE_LAYOUT[h.layout]}/.", f"{h.container}:{COMPOSE_DIR}"])
+    # A release with its own compose file (lab/compose/releases/<release>/, the services that release runs).
+    own = LAB_DIR / "compose" / "releases" / h.release / "docker-compose.gh.yml"
+    if own.is_file():
+        run(["docker", "cp", str(own), f"{h.container}:{COMPOSE_DIR}/docker-compose.gh.yml"])
     hx(h.container, "rm", "-f", f"{COMPOSE_DIR}/env.oss.gh.example")
     shares = h.db_owner and h.db_owner != h.name
     address = lab_address(db_container(h), h.lab) if shares else ""

@@ -80,6 +80,11 @@ options:
     description: The deployment's compose folder, recorded in the manifest.
     type: str
     default: ""
+  compose_file:
+    description:
+      - The deployment's compose file. When it exists it is kept in the backup (C(compose_file)) with its checksum
+        in the manifest, so that a restore puts back the services of the release the backup was taken on.
+    type: path
   host:
     description: The name of the host in the manifest (the inventory name); empty takes the host's name.
     type: str
@@ -235,6 +240,10 @@ def take(module, server, folder, path, name, names, sizes, image):
     dumps = dump_all(server, path, names, p["format"], p["jobs"], p["timeout"])
     with open(p["env_file"], "rb") as handle:
         backup_set.write_private(os.path.join(path, "env_file"), handle.read())
+    keep_compose = bool(p["compose_file"]) and os.path.isfile(p["compose_file"])
+    if keep_compose:
+        with open(p["compose_file"], "rb") as handle:
+            backup_set.write_private(os.path.join(path, "compose_file"), handle.read())
     backup_set.make_private(path, os.geteuid(), os.getegid())
     rels = backup_set.files_of(path)
     sums = dict((r, backup_set.sha256_of(os.path.join(path, r))) for r in rels)
@@ -263,6 +272,8 @@ def take(module, server, folder, path, name, names, sizes, image):
         "env_file": {"source": p["env_file"], "file": "env_file", "sha256": sums["env_file"]},
         "verified": {"list": True, "trial_restore": matched},
     }
+    if keep_compose:
+        manifest["compose_file"] = {"source": p["compose_file"], "file": "compose_file", "sha256": sums["compose_file"]}
     backup_set.write_manifest(path, manifest)
     backup_set.point_latest(folder, name)
     return manifest, dumps, matched
@@ -282,6 +293,7 @@ def main():
                 layout=dict(type="str", default="unknown"),
                 api_service=dict(type="str", default="api"),
                 compose_dir=dict(type="str", default=""),
+                compose_file=dict(type="path"),
                 host=dict(type="str", default=""),
                 run_journal=dict(type="path"),
                 run_id=dict(type="str", default=""))

@@ -9,6 +9,10 @@ One lab host serves the whole module, in order: --check (the plan names what wil
 the refusal without agenta_accept_data_loss, the upgrade (verify reports the drops as intended, the release's
 runner ran under the collection's lock), a second run (nothing changes), the rollback (every table, row and
 revision back), then the precondition fault of 0a1b2c3d4e5f (a project without organization).
+
+Every upgrade brings the release's compose file (agenta_release_dir, lab/compose/releases/): v0.113.0 renamed
+every worker of v0.103.5, so the upgrade removes the old workers and starts the new ones, and the rollback puts
+back the old file and its workers. A release file that does not validate is refused before anything changes.
 """
 from __future__ import annotations
 
@@ -21,6 +25,9 @@ from conftest import REPO, labmod
 
 PLAYBOOKS = REPO / "playbooks"
 OLD, NEW = "real-v0.103.5", "real-v0.113.0"
+RELEASES = REPO / "lab" / "compose" / "releases"
+OLD_WORKERS = {"worker-evaluations", "worker-tracing", "worker-webhooks", "worker-events"}
+NEW_WORKERS = {"worker-streams", "worker-queues", "runner"}
 HOST = "staging-1"
 DBS = ("agenta_oss_core", "agenta_oss_tracing")
 OLD_REVS = {"core": "b3c4d5e6f7a9", "core_oss": None, "tracing": "d1e2f3a4b5c6", "tracing_oss": None}
@@ -54,6 +61,14 @@ def image_tag(lab, host) -> str:
     return lab.sh(host, "docker", "inspect", "-f", "{{.Config.Image}}", labmod.API_CONTAINER).stdout.strip().rsplit(":", 1)[1]
 
 
+def running_services(lab, host) -> set[str]:
+    return set(lab.compose(host, "ps", "--services", "--status", "running").stdout.split())
+
+
+def compose_file(lab, host) -> str:
+    return lab.sh(host, "cat", f"{labmod.COMPOSE_DIR}/docker-compose.gh.yml").stdout
+
+
 def manifests(lab, host) -> list[str]:
     return lab.sh(host, "find", "/var/backups/agenta", "-name", "manifest.json", check=False).stdout.split()
 
@@ -72,6 +87,7 @@ def report(tmp: Path, name: str) -> dict:
 def real(lab_factory):
     lab = lab_factory(OLD, staging=1, production=1, rows=20)
     lab.before = all_rows(lab, HOST)
+    lab.services_before = running_services(lab, HOST)
     return lab
 
 
@@ -87,7 +103,8 @@ def task_result(run, name: str) -> dict:
 
 def upgrade(lab, tmp_path, check=False, **extra):
     return lab.playbook(PLAYBOOKS / "upgrade-agenta.yml", limit=HOST, check=check, timeout=1800,
-                        extra_vars={"agenta_target_tag": NEW, "agenta_report_dir": str(tmp_path), **extra})
+                        extra_vars={"agenta_target_tag": NEW, "agenta_report_dir": str(tmp_path),
+                                    "agenta_release_dir": str(RELEASES / NEW), **extra})
 
 
 def test_lab_host_was_made_by_the_real_runner(real):
@@ -95,6 +112,30 @@ def test_lab_host_was_made_by_the_real_runner(real):
     assert sum(1 for k in real.before if k.startswith("agenta_oss_core.")) == 51
     for table in DROPPED:
         assert real.before[f"agenta_oss_core.{table}"] > 0, table
+    # The host runs v0.103.5's compose file, with its four workers.
+    assert real.services_before == {"postgres", "api"} | OLD_WORKERS
+    assert compose_file(real, HOST) == (RELEASES / OLD / "docker-compose.gh.yml").read_text()
+
+
+def test_a_release_compose_file_that_does_not_validate_is_refused_before_any_change(real, tmp_path):
+    folder = tmp_path / "release"
+    folder.mkdir()
+    text = (RELEASES / NEW / "docker-compose.gh.yml").read_text().replace(
+        "${ENV_FILE:-./.env.oss.gh}", "${AGENTA_STORE_BUCKET:?set AGENTA_STORE_BUCKET}", 1)
+    (folder / "docker-compose.gh.yml").write_text(text)
+    run = upgrade(real, tmp_path, agenta_release_dir=str(folder), agenta_accept_data_loss=True)
+    assert run.rc != 0
+    msg = task_result(run, "Plan the release's compose file")["msg"]
+    assert msg.startswith("The release's compose file does not validate with ") and "AGENTA_STORE_BUCKET" in msg
+    assert "Nothing was changed." in msg and "password" not in msg
+    entry = {e["host"]: e for e in report(tmp_path, "upgrade")["hosts"]}[HOST]
+    assert entry["outcome"] == "refused"
+    # A folder without the release's compose file is refused by name.
+    run = upgrade(real, tmp_path, agenta_release_dir=str(tmp_path / "nosuch"))
+    assert run.rc != 0 and "agenta_release_dir" in run.stdout and "is not a file" in run.stdout
+    assert all_rows(real, HOST) == real.before and real.revisions(HOST) == OLD_REVS
+    assert running_services(real, HOST) == real.services_before and manifests(real, HOST) == []
+    assert compose_file(real, HOST) == (RELEASES / OLD / "docker-compose.gh.yml").read_text()
 
 
 def test_check_mode_names_what_the_release_deletes_and_changes_nothing(real, tmp_path):
@@ -113,6 +154,14 @@ def test_check_mode_names_what_the_release_deletes_and_changes_nothing(real, tmp
     assert entry["rehearsal"].startswith("Rehearsed on copies of agenta_oss_core, agenta_oss_tracing in ")
     assert "tables dropped" in entry["rehearsal"]
     assert scratch_databases(real) == []
+    # The compose plan: the renamed workers, the pinned tag, the settings the release's env example adds.
+    assert entry["compose"].startswith("The release's compose file replaces the deployment's; adds service(s) "
+                                       "runner, worker-queues, worker-streams; removes service(s) worker-evaluations, "
+                                       "worker-events, worker-tracing, worker-webhooks (4 container(s) to stop")
+    assert f"pins AGENTA_API_IMAGE_TAG (was {OLD}) to {NEW}" in entry["compose"]
+    assert "AGENTA_STORE_ENDPOINT_URL" in entry["compose"]
+    assert running_services(real, HOST) == real.services_before
+    assert compose_file(real, HOST) == (RELEASES / OLD / "docker-compose.gh.yml").read_text()
 
 
 def test_an_upgrade_that_deletes_rows_needs_the_acknowledgement(real, tmp_path):
@@ -141,6 +190,17 @@ def test_upgrade_succeeds_and_verify_reports_the_drops_as_intended(real, tmp_pat
         assert item["rows_before"] == real.before[f"agenta_oss_core.{table}"]
     entry = {e["host"]: e for e in report(tmp_path, "upgrade")["hosts"]}[HOST]
     assert entry["outcome"] == "upgraded"
+    # The release's services run, the old workers are gone (not left running as orphans), its file is in place
+    # and the old one is in the backup.
+    assert running_services(real, HOST) == {"postgres", "api"} | NEW_WORKERS
+    assert not set(real.sh(HOST, "docker", "ps", "-a", "--format", "{{.Names}}").stdout.split()) & {
+        f"agenta-oss-gh-{w}-1" for w in OLD_WORKERS}
+    assert compose_file(real, HOST) == (RELEASES / NEW / "docker-compose.gh.yml").read_text()
+    manifest = json.loads(real.sh(HOST, "cat", manifests(real, HOST)[0]).stdout)
+    kept = real.sh(HOST, "cat", str(Path(manifests(real, HOST)[0]).parent / manifest["compose_file"]["file"])).stdout
+    assert kept == (RELEASES / OLD / "docker-compose.gh.yml").read_text()
+    mode = real.sh(HOST, "stat", "-c", "%a", f"{labmod.COMPOSE_DIR}/docker-compose.gh.yml").stdout.strip()
+    assert mode == "644"
     assert f"agenta_oss_core.testsets: {real.before['agenta_oss_core.testsets']} rows before, dropped by 3d4e5f6a7b8c" \
         in entry["message"]
     # The release's own runner ran inside the migration run, so the compose alembic service found nothing to do.
@@ -161,6 +221,9 @@ def test_second_run_changes_nothing(real, tmp_path):
     assert all_rows(real, HOST) == before and real.revisions(HOST) == NEW_REVS
     entry = {e["host"]: e for e in report(tmp_path, "upgrade")["hosts"]}[HOST]
     assert entry["outcome"] == "unchanged" and entry["deletes"] == "-"
+    # Nothing to install again; the settings the env file still lacks are still named.
+    assert entry["compose"].startswith("The release's env example has setting(s) the env file lacks")
+    assert running_services(real, HOST) == {"postgres", "api"} | NEW_WORKERS
 
 
 def test_rollback_brings_back_every_table_row_and_revision(real, tmp_path):
@@ -170,6 +233,32 @@ def test_rollback_brings_back_every_table_row_and_revision(real, tmp_path):
     assert real.revisions(HOST) == OLD_REVS
     assert all_rows(real, HOST) == real.before
     assert image_tag(real, HOST) == OLD
+    # v0.103.5's compose file and its workers are back, with the file's mode; v0.113.0's workers are gone.
+    assert compose_file(real, HOST) == (RELEASES / OLD / "docker-compose.gh.yml").read_text()
+    assert running_services(real, HOST) == real.services_before
+    assert real.sh(HOST, "stat", "-c", "%a", f"{labmod.COMPOSE_DIR}/docker-compose.gh.yml").stdout.strip() == "644"
+
+
+def test_a_release_service_that_does_not_start_is_restored_with_the_old_compose_file(real, tmp_path):
+    """The migration succeeds, the release's file is installed, then one of its new workers exits at start: verify
+    fails, and the restore puts back the databases, the old compose file and the old workers."""
+    folder = tmp_path / "release"
+    folder.mkdir()
+    text = (RELEASES / NEW / "docker-compose.gh.yml").read_text()
+    head, tail = text.split("  worker-queues:\n", 1)
+    tail = tail.replace('restart: always', 'restart: "no"', 1).replace(
+        '["python", "-c", "import signal', '["python", "-c", "raise SystemExit(3)", "import signal', 1)
+    (folder / "docker-compose.gh.yml").write_text(head + "  worker-queues:\n" + tail)
+    before = all_rows(real, HOST)
+    run = upgrade(real, tmp_path, agenta_release_dir=str(folder), agenta_accept_data_loss=True)
+    assert run.rc != 0
+    entry = {e["host"]: e for e in report(tmp_path, "upgrade")["hosts"]}[HOST]
+    assert entry["outcome"] == "failed, restored", entry
+    assert "worker-queues" in entry["message"]
+    assert real.revisions(HOST) == OLD_REVS and all_rows(real, HOST) == before
+    assert image_tag(real, HOST) == OLD
+    assert compose_file(real, HOST) == (RELEASES / OLD / "docker-compose.gh.yml").read_text()
+    assert running_services(real, HOST) == real.services_before
 
 
 def test_rehearsal_finds_the_precondition_of_0a1b2c3d4e5f_before_any_change(real, tmp_path):
@@ -206,3 +295,5 @@ def test_precondition_of_0a1b2c3d4e5f_without_rehearsal_fails_and_restores(real,
     assert "0a1b2c3d4e5f" in entry["message"]
     assert real.revisions(HOST) == OLD_REVS and all_rows(real, HOST) == before
     assert image_tag(real, HOST) == OLD
+    assert running_services(real, HOST) == real.services_before
+    assert compose_file(real, HOST) == (RELEASES / OLD / "docker-compose.gh.yml").read_text()

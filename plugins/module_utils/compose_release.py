@@ -1,0 +1,132 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, agenta.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure logic of agenta.fleet.compose_release: what a release's compose file changes in a deployment (services
+added and removed, images that float, the env file's tag variables to pin, settings the env example has and the
+env file lacks), and the env file with the pins written in."""
+
+from __future__ import annotations
+
+import re
+
+# ${VAR}, ${VAR:-default}, ${VAR-default} as the whole tag of an image reference.
+_TAG_VARIABLE = re.compile(r":\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?::?-)(?P<default>[^}]*))?\}$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def image_tag(image):
+    """The tag of an image reference ('' when it has none; a digest counts as pinned)."""
+    if not image or "@" in image:
+        return None if not image else "@digest"
+    last = image.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else ""
+
+
+def floats(image):
+    """An image reference that follows whatever is pushed last: no tag, or 'latest'."""
+    return image_tag(image) in ("", "latest")
+
+
+def tag_variable(raw_image):
+    """The env variable that is the whole tag of a raw (not interpolated) image reference, or None."""
+    found = _TAG_VARIABLE.search(raw_image or "")
+    return found.group("name") if found else None
+
+
+def oneshot_services(services):
+    """Services others wait on with condition service_completed_successfully (Agenta's `alembic`)."""
+    found = set()
+    for spec in services.values():
+        depends = (spec or {}).get("depends_on") or {}
+        if isinstance(depends, dict):
+            for name, how in depends.items():
+                if isinstance(how, dict) and how.get("condition") == "service_completed_successfully":
+                    found.add(name)
+    return sorted(found)
+
+
+def plan(old_services, new_config, raw_config, existing, env, example_keys, tag, image_prefix):
+    """What installing the release's compose file changes.
+
+    old_services: services of the deployment's current compose file (list; empty when it does not read).
+    new_config / raw_config: `docker compose config --format json` of the release's file, interpolated with the
+    deployment's env file and not (--no-interpolate). existing: service -> container names of the project on the
+    host. env: the env file as Compose reads it (only the pinned variables' values leave this function).
+    """
+    new_services = (new_config or {}).get("services") or {}
+    raw_services = (raw_config or {}).get("services") or {}
+    names = sorted(new_services)
+    pins, floating = {}, []
+    for name in names:
+        image = (new_services[name] or {}).get("image") or ""
+        raw = (raw_services.get(name) or {}).get("image") or ""
+        variable = tag_variable(raw)
+        if image.startswith(image_prefix) and variable and tag:
+            if env.get(variable) != tag:
+                pins[variable] = {"before": env.get(variable, ""), "after": tag}
+            continue
+        if floats(image):
+            floating.append("%s (%s)" % (name, image or "no image"))
+    removed = sorted(s for s in existing if s not in new_services and s in old_services)
+    others = sorted(s for s in existing if s not in new_services and s not in old_services)
+    return {
+        "services": names,
+        "services_before": sorted(old_services),
+        "added": sorted(s for s in names if s not in old_services),
+        "removed": removed,
+        "remove_containers": sorted(c for s in removed for c in existing[s]),
+        "other_orphans": others,
+        "oneshot": oneshot_services(new_services),
+        "pins": pins,
+        "floating": sorted(set(floating)),
+        "env_missing": sorted(k for k in example_keys if k not in env),
+    }
+
+
+def summary(found, compose_changed, tag):
+    """One sentence for the plan and the report."""
+    parts = []
+    if compose_changed:
+        parts.append("the release's compose file replaces the deployment's")
+    if found["added"]:
+        parts.append("adds service(s) %s" % ", ".join(found["added"]))
+    if found["removed"]:
+        parts.append("removes service(s) %s (%d container(s) to stop and remove)"
+                     % (", ".join(found["removed"]), len(found["remove_containers"])))
+    if found["pins"]:
+        parts.append("pins %s to %s" % (", ".join("%s (was %s)" % (k, v["before"] or "unset, so latest")
+                                                   for k, v in sorted(found["pins"].items())), tag))
+    if found["floating"]:
+        parts.append("leaves floating on latest: %s (pin them in the compose file)" % ", ".join(found["floating"]))
+    if found["other_orphans"]:
+        parts.append("leaves alone containers of service(s) %s, which neither compose file names"
+                     % ", ".join(found["other_orphans"]))
+    if found["env_missing"]:
+        parts.append("the release's env example has setting(s) the env file lacks (the release's own defaults apply; set them if they do not fit): %s"
+                     % ", ".join(found["env_missing"]))
+    if not parts:
+        return "The release's compose file changes nothing."
+    text = "; ".join(parts) + "."
+    return text[0].upper() + text[1:]
+
+
+def write_pins(text, pins):
+    """The env file's text with each pinned variable set: every KEY= line of it rewritten in place (Compose takes
+    the last one), or one line appended. Line endings (LF or CRLF) are kept."""
+    newline = "\r\n" if "\r\n" in text else "\n"
+    lines = text.splitlines(True)
+    for name, value in sorted(pins.items()):
+        if not _NAME.match(name):
+            raise ValueError("%r is not an env variable name" % name)
+        pattern = re.compile(r"^\s*(?:export\s+)?%s\s*=" % re.escape(name))
+        hit = False
+        for index, line in enumerate(lines):
+            if pattern.match(line):
+                ending = line[len(line.rstrip("\r\n")):] or newline
+                lines[index] = "%s=%s%s" % (name, value, ending)
+                hit = True
+        if not hit:
+            if lines and not lines[-1].endswith(("\n", "\r")):
+                lines[-1] += newline
+            lines.append("%s=%s%s" % (name, value, newline))
+    return "".join(lines)

@@ -1,0 +1,364 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, agenta.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: compose_release
+short_description: Plan and install the compose file of the Agenta release a host upgrades to
+version_added: 0.1.0
+description:
+  - Agenta's compose file changes between releases (v0.113.0 renamed every worker of v0.103.5) and its image tags
+    default to C(latest). This module compares the release's compose file (O(content), read on the controller)
+    with the deployment on the host, in one call.
+  - The release's file is validated first with the host's own C(docker compose config), with the deployment's env
+    file and project folder, from a private temporary folder; a file that does not validate fails the module and
+    changes nothing.
+  - The plan names the services the release adds and removes, the containers of removed services, the env
+    variables that pin Agenta's images to O(tag) (a C(${VAR:-latest}) tag of an image under O(image_prefix)),
+    images that still float on C(latest), settings of the release's env example the env file lacks, and
+    containers of the project that neither file names (left alone, unlike C(up --remove-orphans)).
+  - With O(state=present) it writes the file in place (atomically, keeping its mode and owner), stops and removes
+    the containers of the services the release removed, and writes the pins into the env file. It starts
+    nothing; the caller runs C(docker compose up -d).
+  - The env file is parsed inside the module; only the values of the pinned variables (image tags) are returned.
+author:
+  - Agenta fleet maintainers (@agenta-fleet)
+options:
+  content:
+    description: The release's compose file (Agenta's C(hosting/docker-compose/oss/docker-compose.gh.yml) at the target tag).
+    type: str
+    required: true
+  env_example:
+    description: The release's env example (C(env.oss.gh.example)); its setting names the env file lacks are reported.
+    type: str
+    default: ""
+  compose_dir:
+    description: The deployment's compose folder on the host (the project folder relative paths start from).
+    type: path
+    default: /opt/agenta/hosting/docker-compose/oss
+  compose_file:
+    description: The deployment's compose file; empty means C(docker-compose.gh.yml) in O(compose_dir).
+    type: path
+  env_file:
+    description: The deployment's env file; empty means C(.env.oss.gh) in O(compose_dir).
+    type: path
+  compose_project:
+    description: The Compose project of the deployment.
+    type: str
+    default: agenta-oss-gh
+  tag:
+    description: The release's image tag; the tag variables of Agenta's images are pinned to it. Empty pins nothing.
+    type: str
+    default: ""
+  image_prefix:
+    description: Images whose reference starts with this are Agenta's, and are pinned to O(tag).
+    type: str
+    default: ghcr.io/agenta-ai/
+  state:
+    description:
+      - V(planned) validates and reports, and changes nothing.
+      - V(present) also installs the file, removes the containers of removed services and writes the pins.
+    type: str
+    choices: [planned, present]
+    default: present
+  stop_timeout:
+    description: Seconds a container of a removed service gets to stop before it is killed.
+    type: int
+    default: 10
+requirements:
+  - Docker SDK for Python (C(docker)) and the C(docker compose) plugin on the host.
+attributes:
+  check_mode:
+    support: full
+    description: Validates and returns the plan; writes and removes nothing.
+  diff_mode:
+    support: full
+    description: The compose file before and after, and the pinned lines of the env file.
+  idempotent:
+    support: full
+    description: A second call with the same file reports no change.
+  platform:
+    platforms: posix
+    support: full
+    description: Runs on the Docker host.
+seealso:
+  - module: agenta.fleet.deployment_info
+  - module: agenta.fleet.database_backup
+notes:
+  - The deployment's current compose file is kept by M(agenta.fleet.database_backup) and put back by the restore.
+"""
+
+EXAMPLES = r"""
+- name: Plan the compose file of v0.113.0
+  agenta.fleet.compose_release:
+    content: "{{ lookup('ansible.builtin.file', 'releases/v0.113.0/docker-compose.gh.yml') }}"
+    env_example: "{{ lookup('ansible.builtin.file', 'releases/v0.113.0/env.oss.gh.example') }}"
+    tag: v0.113.0
+    state: planned
+  register: compose_plan
+
+- name: Install it
+  agenta.fleet.compose_release:
+    content: "{{ lookup('ansible.builtin.file', 'releases/v0.113.0/docker-compose.gh.yml') }}"
+    tag: v0.113.0
+"""
+
+RETURN = r"""
+summary:
+  description: One sentence naming what the release's file changes.
+  returned: always
+  type: str
+  sample: Adds service(s) runner, worker-queues; removes service(s) worker-events (1 container(s) to stop and remove).
+would_change:
+  description: Whether O(state=present) changes the host (the file, a pin or a container to remove).
+  returned: always
+  type: bool
+compose_changed:
+  description: Whether the release's file differs from the deployment's.
+  returned: always
+  type: bool
+services:
+  description: The services of the release's file.
+  returned: always
+  type: list
+  elements: str
+services_before:
+  description: The services of the deployment's file (empty when it does not read).
+  returned: always
+  type: list
+  elements: str
+added:
+  description: Services the release adds.
+  returned: always
+  type: list
+  elements: str
+removed:
+  description: Services of the deployment's file that the release no longer has and that have containers.
+  returned: always
+  type: list
+  elements: str
+remove_containers:
+  description: The containers of RV(removed), stopped and removed with O(state=present).
+  returned: always
+  type: list
+  elements: str
+other_orphans:
+  description: Services with containers in the project that neither file names; left alone.
+  returned: always
+  type: list
+  elements: str
+oneshot:
+  description: Services others wait on to complete (the migration's C(alembic)); they do not keep running.
+  returned: always
+  type: list
+  elements: str
+long_running:
+  description: The release's services that should be running after C(up -d) (RV(services) without RV(oneshot)).
+  returned: always
+  type: list
+  elements: str
+pins:
+  description: Env variable -> C(before) and C(after) tag, for Agenta images whose tag variable is not O(tag) yet.
+  returned: always
+  type: dict
+floating:
+  description: Services whose image still floats on C(latest) (or has no tag) after the pins.
+  returned: always
+  type: list
+  elements: str
+env_missing:
+  description: Setting names of O(env_example) that the env file does not set.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.agenta.fleet.plugins.module_utils import compose_release as logic
+from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
+from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import EnvFileError, parse_env_file
+from ansible_collections.agenta.fleet.plugins.module_utils.deployment import public_settings, HIDDEN
+
+
+def scrub(text, env):
+    """A compose error line without any secret value of the env file in it."""
+    shown = public_settings(env)
+    for key, value in env.items():
+        if shown.get(key) == HIDDEN and value and len(value) >= 3:
+            text = text.replace(value, HIDDEN)
+    return " ".join(text.split())[:400]
+
+
+def compose(module, p, compose_file, *args):
+    argv = ["docker", "compose", "-p", p["compose_project"], "--project-directory", p["compose_dir"],
+            "-f", compose_file, "--env-file", p["env_file"]] + list(args)
+    return module.run_command(argv, cwd=p["compose_dir"])
+
+
+def project_containers(client, project):
+    try:
+        found = client.containers.list(all=True, filters={"label": "%s=%s" % (docker_access.PROJECT_LABEL, project)})
+    except Exception as exc:
+        raise docker_access.DockerAccessError("Could not list the containers of compose project %s: %s."
+                                              % (project, docker_access._reason(exc)))
+    by_service = {}
+    for container in found:
+        labels = container.labels or {}
+        if labels.get("com.docker.compose.oneoff", "False") == "True" or docker_access.ONESHOT_LABEL in labels:
+            continue
+        by_service.setdefault(labels.get(docker_access.SERVICE_LABEL) or "?", []).append(container)
+    return by_service
+
+
+def write_atomic(path, data, default_mode=0o644):
+    try:
+        st = os.stat(path)
+        mode, owner = st.st_mode & 0o7777, (st.st_uid, st.st_gid)
+    except FileNotFoundError:
+        mode, owner = default_mode, None
+    folder = os.path.dirname(path) or "."
+    handle, temp = tempfile.mkstemp(prefix=".agenta-fleet-", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, mode)
+        if owner and os.geteuid() == 0:
+            os.chown(temp, *owner)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            content=dict(type="str", required=True),
+            env_example=dict(type="str", default=""),
+            compose_dir=dict(type="path", default="/opt/agenta/hosting/docker-compose/oss"),
+            compose_file=dict(type="path"),
+            env_file=dict(type="path"),
+            compose_project=dict(type="str", default="agenta-oss-gh"),
+            tag=dict(type="str", default=""),
+            image_prefix=dict(type="str", default="ghcr.io/agenta-ai/"),
+            state=dict(type="str", choices=["planned", "present"], default="present"),
+            stop_timeout=dict(type="int", default=10),
+        ),
+        supports_check_mode=True,
+    )
+    p = dict(module.params)
+    p["compose_file"] = p["compose_file"] or os.path.join(p["compose_dir"], "docker-compose.gh.yml")
+    p["env_file"] = p["env_file"] or os.path.join(p["compose_dir"], ".env.oss.gh")
+    if not p["content"].strip():
+        module.fail_json(msg="The release's compose file (content) is empty; point agenta_release_dir at the "
+                             "folder of the release's docker-compose.gh.yml.")
+    for what, path in (("compose folder", p["compose_dir"]), ("env file", p["env_file"])):
+        if not os.path.exists(path):
+            module.fail_json(msg="The %s %s does not exist on this host; check agenta_compose_dir and "
+                                 "agenta_env_file." % (what, path))
+    try:
+        with open(p["env_file"], "r", encoding="utf-8") as handle:
+            env_text = handle.read()
+        env = parse_env_file(env_text, p["env_file"])
+        example_keys = list(parse_env_file(p["env_example"], "the release's env example")) if p["env_example"] else []
+    except (EnvFileError, UnicodeDecodeError) as exc:
+        module.fail_json(msg=str(exc))
+    new_bytes = p["content"].encode("utf-8")
+    if not new_bytes.endswith(b"\n"):
+        new_bytes += b"\n"
+    try:
+        with open(p["compose_file"], "rb") as handle:
+            old_bytes = handle.read()
+    except FileNotFoundError:
+        old_bytes = b""
+
+    # The release's file is read by the host's own Compose, with the deployment's env file and folder.
+    staging = tempfile.mkdtemp(prefix="agenta-fleet-release-")
+    try:
+        staged = os.path.join(staging, "docker-compose.yml")
+        with open(staged, "wb") as handle:
+            handle.write(new_bytes)
+        rc, out, err = compose(module, p, staged, "config", "--format", "json")
+        if rc != 0:
+            lines = (err or out or "no output").strip().splitlines() or ["no output"]
+            module.fail_json(msg="The release's compose file does not validate with %s on this host (docker compose "
+                                 "config: %s); fix the release folder (agenta_release_dir) or the env file. Nothing "
+                                 "was changed." % (p["env_file"], scrub(lines[-1], env)))
+        new_config = json.loads(out)
+        rc, out, err = compose(module, p, staged, "config", "--no-interpolate", "--format", "json")
+        raw_config = json.loads(out) if rc == 0 else {}
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    old_services = []
+    if old_bytes:
+        rc, out, err = compose(module, p, p["compose_file"], "config", "--services")
+        old_services = out.split() if rc == 0 else []
+
+    if not docker_access.HAS_DOCKER:
+        module.fail_json(msg="The Docker SDK for Python (docker) is not installed on %s; install it (pip install "
+                             "docker, or python3-docker) and run again." % os.uname()[1],
+                         exception=docker_access.DOCKER_IMPORT_ERROR)
+    try:
+        client = docker_access.connect()
+        containers = project_containers(client, p["compose_project"])
+    except docker_access.DockerAccessError as exc:
+        module.fail_json(msg=str(exc))
+    existing = dict((s, sorted(c.name for c in cs)) for s, cs in containers.items())
+    found = logic.plan(old_services, new_config, raw_config, existing, env, example_keys, p["tag"], p["image_prefix"])
+    compose_changed = hashlib.sha256(old_bytes).hexdigest() != hashlib.sha256(new_bytes).hexdigest()
+    result = dict(changed=False, compose_changed=compose_changed,
+                  long_running=[s for s in found["services"] if s not in found["oneshot"]],
+                  summary=logic.summary(found, compose_changed, p["tag"]), **found)
+    result["would_change"] = bool(compose_changed or found["pins"] or found["remove_containers"])
+    result["changed"] = p["state"] == "present" and result["would_change"]
+    if module._diff and result["changed"]:
+        pinned = dict((k, v["after"]) for k, v in found["pins"].items())
+        before_pins = "".join("%s=%s\n" % (k, v["before"]) for k, v in sorted(found["pins"].items()))
+        result["diff"] = [
+            dict(before_header=p["compose_file"], after_header=p["compose_file"] + " (release)",
+                 before=old_bytes.decode("utf-8", "replace"), after=new_bytes.decode("utf-8", "replace")),
+            dict(before_header=p["env_file"] + " (pinned lines)", after_header=p["env_file"] + " (pinned lines)",
+                 before=before_pins, after="".join("%s=%s\n" % kv for kv in sorted(pinned.items()))),
+        ]
+    if p["state"] == "planned" or module.check_mode or not result["changed"]:
+        module.exit_json(**result)
+
+    # Install: the containers of removed services go first (their service is gone from the new file, so Compose
+    # would only warn about them as orphans), then the file, then the pins.
+    try:
+        for service in found["removed"]:
+            for container in containers.get(service, []):
+                container.stop(timeout=p["stop_timeout"])
+                container.remove()
+    except Exception as exc:
+        module.fail_json(msg="Could not stop and remove the containers of service(s) %s that the release removes: "
+                             "%s. The compose file was not changed." % (", ".join(found["removed"]),
+                                                                        docker_access._reason(exc)), **result)
+    try:
+        if compose_changed:
+            write_atomic(p["compose_file"], new_bytes)
+        if found["pins"]:
+            pinned = dict((k, v["after"]) for k, v in found["pins"].items())
+            write_atomic(p["env_file"], logic.write_pins(env_text, pinned).encode("utf-8"), default_mode=0o600)
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg="Could not write %s: %s; check that the compose folder and the env file are writable."
+                             % (getattr(exc, "filename", None) or p["compose_file"], exc.strerror
+                                if isinstance(exc, OSError) else exc), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

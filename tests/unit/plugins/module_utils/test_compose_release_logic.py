@@ -1,0 +1,115 @@
+"""Unit tests of module_utils/compose_release: what a release's compose file changes, and the pins it writes."""
+
+from __future__ import annotations
+
+import pytest
+
+try:
+    import fleet_collection_path  # noqa: F401  # pylint: disable=unused-import
+except ImportError:  # ansible-test units: the collection is importable already (pytest from a checkout needs it)
+    pass
+
+from ansible_collections.agenta.fleet.plugins.module_utils import compose_release as cr
+
+PREFIX = "ghcr.io/agenta-ai/"
+API_RAW = "ghcr.io/agenta-ai/${AGENTA_API_IMAGE_NAME:-agenta-api}:${AGENTA_API_IMAGE_TAG:-latest}"
+WEB_RAW = "ghcr.io/agenta-ai/agenta-web:${AGENTA_WEB_IMAGE_TAG:-latest}"
+
+
+@pytest.mark.parametrize("image,tag,floating", [
+    ("ghcr.io/agenta-ai/agenta-api:v0.113.0", "v0.113.0", False),
+    ("ghcr.io/agenta-ai/agenta-api:latest", "latest", True),
+    ("ghcr.io/agenta-ai/agenta-api", "", True),
+    ("localhost:5000/agenta-api", "", True),  # the registry's port is not a tag
+    ("localhost:5000/agenta-api:v1", "v1", False),
+    ("postgres@sha256:abc", "@digest", False),
+    ("redis:7", "7", False),
+])
+def test_image_tag_and_floating(image, tag, floating):
+    assert cr.image_tag(image) == tag
+    assert cr.floats(image) is floating
+
+
+@pytest.mark.parametrize("raw,name", [
+    (API_RAW, "AGENTA_API_IMAGE_TAG"),
+    ("ghcr.io/agenta-ai/agenta-web:${AGENTA_WEB_IMAGE_TAG-latest}", "AGENTA_WEB_IMAGE_TAG"),
+    ("ghcr.io/agenta-ai/agenta-web:${TAG}", "TAG"),
+    ("ghcr.io/agenta-ai/agenta-web:latest", None),
+    ("ghcr.io/agenta-ai/agenta-web:v-${TAG}", None),  # only a variable that is the whole tag can be pinned
+    ("", None),
+])
+def test_tag_variable(raw, name):
+    assert cr.tag_variable(raw) == name
+
+
+def config(**services):
+    return {"services": services}
+
+
+def test_plan_of_the_v0113_worker_rename():
+    old = ["postgres", "alembic", "api", "worker-evaluations", "worker-tracing"]
+    new = config(postgres={"image": "postgres:16"},
+                 alembic={"image": PREFIX + "agenta-api:v0.103.5"},
+                 api={"image": PREFIX + "agenta-api:v0.103.5",
+                      "depends_on": {"alembic": {"condition": "service_completed_successfully"}}},
+                 **{"worker-streams": {"image": PREFIX + "agenta-api:v0.103.5"},
+                    "web": {"image": PREFIX + "agenta-web:latest"},
+                    "redis": {"image": "redis:latest"}})
+    raw = config(postgres={"image": "postgres:16"}, alembic={"image": API_RAW}, api={"image": API_RAW},
+                 **{"worker-streams": {"image": API_RAW}, "web": {"image": WEB_RAW}, "redis": {"image": "redis:latest"}})
+    existing = {"postgres": ["p-1"], "api": ["a-1"], "alembic": ["al-1"], "worker-evaluations": ["we-1"],
+                "worker-tracing": ["wt-1"], "sidecar": ["s-1"]}
+    env = {"AGENTA_API_IMAGE_TAG": "v0.103.5", "POSTGRES_PASSWORD": "s3cret"}
+    found = cr.plan(old, new, raw, existing, env, ["AGENTA_STORE_BUCKET", "POSTGRES_PASSWORD"], "v0.113.0", PREFIX)
+    assert found["added"] == ["redis", "web", "worker-streams"]
+    assert found["removed"] == ["worker-evaluations", "worker-tracing"]
+    assert found["remove_containers"] == ["we-1", "wt-1"]
+    assert found["other_orphans"] == ["sidecar"]  # not ours to remove
+    assert found["oneshot"] == ["alembic"]
+    assert found["pins"] == {"AGENTA_API_IMAGE_TAG": {"before": "v0.103.5", "after": "v0.113.0"},
+                             "AGENTA_WEB_IMAGE_TAG": {"before": "", "after": "v0.113.0"}}
+    assert found["floating"] == ["redis (redis:latest)"]
+    assert found["env_missing"] == ["AGENTA_STORE_BUCKET"]
+    assert "s3cret" not in repr(found)
+    text = cr.summary(found, True, "v0.113.0")
+    assert text.startswith("The release's compose file replaces the deployment's; adds service(s) redis, web, "
+                           "worker-streams; removes service(s) worker-evaluations, worker-tracing (2 container(s)")
+    assert "pins AGENTA_API_IMAGE_TAG (was v0.103.5), AGENTA_WEB_IMAGE_TAG (was unset, so latest) to v0.113.0" in text
+    assert "leaves floating on latest: redis (redis:latest)" in text
+    assert "leaves alone containers of service(s) sidecar" in text
+    assert text.endswith("lacks (the release's own defaults apply; set them if they do not fit): AGENTA_STORE_BUCKET.")
+
+
+def test_plan_of_the_same_file_changes_nothing():
+    new = config(api={"image": PREFIX + "agenta-api:v0.113.0"})
+    found = cr.plan(["api"], new, config(api={"image": API_RAW}), {"api": ["a-1"]},
+                    {"AGENTA_API_IMAGE_TAG": "v0.113.0"}, [], "v0.113.0", PREFIX)
+    assert not (found["added"] or found["removed"] or found["pins"] or found["floating"] or found["other_orphans"])
+    assert cr.summary(found, False, "v0.113.0") == "The release's compose file changes nothing."
+
+
+def test_without_a_tag_nothing_is_pinned_and_latest_is_named():
+    new = config(api={"image": PREFIX + "agenta-api:latest"})
+    found = cr.plan([], new, config(api={"image": API_RAW}), {}, {}, [], "", PREFIX)
+    assert found["pins"] == {} and found["floating"] == ["api (ghcr.io/agenta-ai/agenta-api:latest)"]
+
+
+@pytest.mark.parametrize("text,pins,want", [
+    ("A=1\nAGENTA_API_IMAGE_TAG=v1\nB=2\n", {"AGENTA_API_IMAGE_TAG": "v2"}, "A=1\nAGENTA_API_IMAGE_TAG=v2\nB=2\n"),
+    # every line of the key (Compose takes the last), with `export ` and spaces
+    ("export T = v1\nT=v0\n", {"T": "v2"}, "T=v2\nT=v2\n"),
+    # appended, after a last line without a newline
+    ("A=1", {"T": "v2"}, "A=1\nT=v2\n"),
+    ("", {"T": "v2"}, "T=v2\n"),
+    # CRLF files stay CRLF
+    ("A=1\r\nT=v1\r\n", {"T": "v2", "W": "v2"}, "A=1\r\nT=v2\r\nW=v2\r\n"),
+    # a comment or a longer name is not the key
+    ("# T=v1\nTT=v1\n", {"T": "v2"}, "# T=v1\nTT=v1\nT=v2\n"),
+])
+def test_write_pins(text, pins, want):
+    assert cr.write_pins(text, pins) == want
+
+
+def test_write_pins_refuses_a_bad_name():
+    with pytest.raises(ValueError):
+        cr.write_pins("A=1\n", {"A=B": "x"})
