@@ -48,6 +48,7 @@ PG_CONTAINER = PROJECT + "-postgres-1"
 API_CONTAINER = PROJECT + "-api-1"
 PRODUCT_API_IMAGE = "ghcr.io/agenta-ai/agenta-api"
 PRODUCT_PG_IMAGE = "agenta-lab/postgres:15"
+NEXT_PG_IMAGE = "agenta-lab/postgres:17"
 DB_USER = "username"
 DB_PASSWORD = "password"
 MAX_HOSTS_PER_GROUP = 10
@@ -368,6 +369,7 @@ class Host:
     release: str
     layout: str
     db_owner: str = ""  # with --shared-db: the lab host (name) whose postgres holds this host's databases
+    ssh: bool = False  # with --ssh: reached over SSH as the user `agenta` with sudo (lab/images/host-ssh)
 
     @property
     def name(self) -> str:
@@ -412,6 +414,49 @@ def wait_for(what: str, probe, timeout: float, interval: float = 0.5):
         if time.monotonic() > deadline:
             raise LabError(f"{what} did not happen within {timeout:.0f} s.")
         time.sleep(interval)
+
+
+def build_postgres_next() -> str:
+    """The PostgreSQL 17 image of a release that moves PostgreSQL to a new major (built on demand, cached by its
+    inputs); tagged agenta-lab/postgres:17 on this engine."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    base = build_base()
+    ref = build_from("postgres", LAB_DIR / "images" / "postgres", base, BASE=base, PG_MAJOR="17", SUITE="trixie")
+    run(["docker", "tag", ref, NEXT_PG_IMAGE])
+    return ref
+
+
+def load_image_into(h: "Host | str", ref: str, tag: str) -> None:
+    """Copy one image of this engine into a lab host's engine under tag."""
+    container = h if isinstance(h, str) else h.container
+    if hx(container, "docker", "image", "inspect", ref, check=False).returncode != 0:
+        save = subprocess.Popen(["docker", "save", ref], stdout=subprocess.PIPE)
+        hx(container, "docker", "load", "-q", stdin=save.stdout, timeout=600)
+        if save.wait() != 0:
+            raise LabError(f"docker save {ref} failed.")
+    hx(container, "docker", "tag", ref, tag)
+
+
+SSH_USER = "agenta"
+
+
+def ssh_key(lab: str) -> Path:
+    """The lab's own SSH key (lab/.cache/ssh/<lab>/id_ed25519), made on first use."""
+    key = CACHE / "ssh" / lab / "id_ed25519"
+    if not key.is_file():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(key.parent, 0o700)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"agenta-lab-{lab}", "-f", str(key)])
+    return key
+
+
+def start_sshd(h: Host) -> None:
+    """Let the lab's key log in as SSH_USER and start sshd in the host."""
+    home = f"/home/{SSH_USER}/.ssh"
+    hx(h.container, "install", "-d", "-m", "0700", "-o", SSH_USER, "-g", SSH_USER, home)
+    write_file_in(h.container, f"{home}/authorized_keys", (ssh_key(h.lab).with_suffix(".pub")).read_text(), "0600")
+    hx(h.container, "chown", f"{SSH_USER}:{SSH_USER}", f"{home}/authorized_keys")
+    hx(h.container, "/usr/sbin/sshd")
 
 
 def image_bundle(images: dict) -> Path:
@@ -535,7 +580,10 @@ def start_host(h: Host, images: dict, bundle: Path, rows: int, mb: int) -> None:
              "--network", network_name(h.lab), "--network-alias", h.name,
              "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE", "--security-opt", "seccomp=unconfined",
              "--security-opt", "apparmor=unconfined", "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-             "-v", f"{volume}:/var/lib/docker", "-p", f"127.0.0.1:{h.port}:80", images["host"]])
+             "-v", f"{volume}:/var/lib/docker", "-p", f"127.0.0.1:{h.port}:80",
+             images["host_ssh"] if h.ssh else images["host"]])
+    if h.ssh:
+        start_sshd(h)
     wait_for(f"the Docker engine of {h.name}",
              lambda: hx(h.container, "docker", "info", check=False, timeout=20).returncode == 0, 90)
     # A cache volume may hold containers or volumes of an earlier lab that was not taken down cleanly.
@@ -587,7 +635,8 @@ def parse_count(name: str, value) -> int:
     return int(text)
 
 
-def plan_hosts(lab: str, staging, production, release: str, port_base, shared_db: bool = False) -> list[Host]:
+def plan_hosts(lab: str, staging, production, release: str, port_base, shared_db: bool = False,
+               ssh: bool = False) -> list[Host]:
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,20}", lab):
         raise LabError(f"The lab name '{lab}' must be lower-case letters, digits and dashes (at most 21).")
     counts = {"staging": parse_count("STAGING", staging), "production": parse_count("PRODUCTION", production)}
@@ -601,7 +650,7 @@ def plan_hosts(lab: str, staging, production, release: str, port_base, shared_db
         for i in range(1, counts[group] + 1):
             port += 1
             owner = f"{group}-1" if shared_db and counts[group] > 1 else ""
-            hosts.append(Host(lab, group, i, port, release, info["layout"], owner))
+            hosts.append(Host(lab, group, i, port, release, info["layout"], owner, ssh))
     return hosts
 
 
@@ -632,7 +681,8 @@ def down(lab: str, quiet: bool = False) -> int:
 
 
 def up(args) -> None:
-    hosts = plan_hosts(args.lab, args.staging, args.production, args.release, args.port_base, args.shared_db)
+    hosts = plan_hosts(args.lab, args.staging, args.production, args.release, args.port_base, args.shared_db,
+                       args.ssh)
     if not re.fullmatch(r"\d+", str(args.rows)) or not 1 <= int(args.rows) <= 1_000_000:
         raise LabError(f"ROWS must be a whole number from 1 to 1000000, not '{args.rows}'.")
     if not re.fullmatch(r"\d+", str(args.mb)) or not 0 <= int(args.mb) <= 1024:
@@ -646,6 +696,9 @@ def up(args) -> None:
                            f"choose another port base (LAB_PORT_BASE).")
     t0 = time.monotonic()
     images = build_images(real=bool(release_info(args.release).get("real")))
+    if args.ssh:
+        images["host_ssh"] = build_from("host-ssh", LAB_DIR / "images" / "host-ssh", images["host"], HOST=images["host"])
+        ssh_key(args.lab)
     bundle = image_bundle(images)
     log(f"images ready ({time.monotonic() - t0:.1f} s); starting {len(hosts)} host(s) at {args.release}")
     run(["docker", "network", "create", "--label", f"{LABEL}=1", "--label", f"{LABEL}.name={args.lab}",
@@ -682,7 +735,16 @@ def write_inventory(lab: str, hosts: list[Host]) -> None:
             groups[h.group]["hosts"][h.name]["agenta_database_id"] = f"{h.lab}-{h.db_owner}"
     # Pipelining: one docker exec per task instead of three (a third to a half of a playbook's time here); the
     # collection does not depend on it.
-    inv = {"all": {"vars": {"ansible_connection": "community.docker.docker",
+    connection = {"ansible_connection": "community.docker.docker"}
+    if any(h.ssh for h in hosts):
+        # As a real fleet: SSH to the host's lab address as a user without root rights, sudo for every task.
+        for h in hosts:
+            groups[h.group]["hosts"][h.name]["ansible_host"] = lab_address(h.container, h.lab)
+        connection = {"ansible_connection": "ansible.builtin.ssh", "ansible_user": SSH_USER,
+                      "ansible_ssh_private_key_file": str(ssh_key(lab)), "ansible_become": True,
+                      "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+                                                 "-o LogLevel=ERROR"}
+    inv = {"all": {"vars": {**connection,
                             "ansible_pipelining": True,
                             "ansible_python_interpreter": "/usr/bin/python3",
                             "agenta_lab": lab},
@@ -780,6 +842,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="API ports are base+1, base+2, ...; 'auto' picks free ones")
     u.add_argument("--shared-db", action="store_true", default=os.environ.get("SHARED_DB", "") not in ("", "0"),
                    help="in each group with 2+ hosts, hosts 2.. use host 1's database")
+    u.add_argument("--ssh", action="store_true", default=os.environ.get("LAB_SSH", "") not in ("", "0"),
+                   help="hosts are reached over SSH as the user agenta with sudo (become), not with docker exec")
     sub.add_parser("status")
     n = sub.add_parser("next", help="print the release an upgrade from --release goes to")
     n.add_argument("--release", default=os.environ.get("RELEASE") or "v0.43.0")
@@ -792,7 +856,8 @@ def main(argv: list[str] | None = None) -> int:
             print(info.get("next") or load_releases()["default_new"]["g1" if info["layout"] == "g1" else "g3"])
             return 0
         if args.cmd == "up":  # fail before any work; `auto` becomes one port base for good
-            hosts = plan_hosts(args.lab, args.staging, args.production, args.release, args.port_base, args.shared_db)
+            hosts = plan_hosts(args.lab, args.staging, args.production, args.release, args.port_base, args.shared_db,
+                               args.ssh)
             args.port_base = str(hosts[0].port - 1)
         engine_ok()
         if args.cmd == "build":

@@ -81,7 +81,8 @@ def run_driver(params, spec):
                                "the deployment's database." % params["image"])
             code, out, err = docker_access.run_oneshot(
                 client, params["image"], argv, environment=env, network=network, workdir=MIGRATIONS_DIR,
-                timeout=params.get("timeout") or 600)
+                timeout=params.get("timeout") or 600,
+                timeout_setting="the timeout (agenta_migrate_timeout in the playbooks, default 1800)")
             where = "a one-shot container of %s on network %s" % (params["image"], network)
             secrets = env
         else:

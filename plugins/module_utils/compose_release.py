@@ -94,8 +94,8 @@ def summary(found, compose_changed, tag):
         parts.append("removes service(s) %s (%d container(s) to stop and remove)"
                      % (", ".join(found["removed"]), len(found["remove_containers"])))
     if found["pins"]:
-        parts.append("pins %s to %s" % (", ".join("%s (was %s)" % (k, v["before"] or "unset, so latest")
-                                                   for k, v in sorted(found["pins"].items())), tag))
+        pinned = ["%s (was %s)" % (k, v["before"] or "unset, so latest") for k, v in sorted(found["pins"].items())]
+        parts.append("pins %s to %s" % (", ".join(pinned), tag))
     if found["floating"]:
         parts.append("leaves floating on latest: %s (pin them in the compose file)" % ", ".join(found["floating"]))
     if found["other_orphans"]:
@@ -130,3 +130,54 @@ def write_pins(text, pins):
                 lines[-1] += newline
             lines.append("%s=%s%s" % (name, value, newline))
     return "".join(lines)
+
+
+_PG_VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)")
+
+
+def postgres_major(version_output):
+    """The major version in `postgres --version` output ('postgres (PostgreSQL) 17.2 (Debian 17.2-1)'), or None."""
+    found = _PG_VERSION.search(version_output or "")
+    return int(found.group(1)) if found else None
+
+
+def data_mounts(volumes):
+    """Writable volume or bind targets of a service in `docker compose config --format json`."""
+    return [v.get("target") for v in volumes or []
+            if isinstance(v, dict) and v.get("type") in ("volume", "bind") and not v.get("read_only") and v.get("target")]
+
+
+def holds(targets, path):
+    """Whether one of the mount targets holds path."""
+    path = path.rstrip("/") or "/"
+    return any(path == t.rstrip("/") or path.startswith(t.rstrip("/") + "/") for t in targets)
+
+
+def postgres_problem(found):
+    """One sentence when the release's PostgreSQL cannot start on the deployment's data, else ''.
+
+    found: image_before, image_after, data_major (int or None: no local cluster), image_major (int or None),
+    image_present (bool), pgdata (the new container's data folder), mounts (its writable mount targets), volume
+    (the data volume's name, for the sentence)."""
+    if found["data_major"] is None:
+        return ""
+    if not found["image_present"]:
+        return ("The release's compose file changes the PostgreSQL image from %s to %s, which is not on this host; "
+                "pull it (docker pull %s) and run again, so that its major version can be checked against the data. "
+                "Nothing was changed." % (found["image_before"], found["image_after"], found["image_after"]))
+    if not holds(found["mounts"], found["pgdata"]):
+        return ("The release's postgres (%s) keeps its data at %s, which none of its volumes holds (%s), so it would "
+                "start on an empty database; mount %s at that folder in the release's compose file. Nothing was "
+                "changed." % (found["image_after"], found["pgdata"], ", ".join(found["mounts"]) or "none",
+                              found["volume"]))
+    if found["image_major"] is None:
+        return ("The PostgreSQL major version of %s could not be read (postgres --version), so it cannot be checked "
+                "against the %s cluster in %s; keep the postgres image at %s in the release's compose file. Nothing "
+                "was changed." % (found["image_after"], found["data_major"], found["volume"], found["image_before"]))
+    if found["image_major"] != found["data_major"]:
+        return ("The release's compose file moves PostgreSQL from %s to %s (%s), and PostgreSQL %s cannot start on "
+                "the %s cluster in %s; keep the postgres image at %s in the release's compose file (agenta_release_dir) "
+                "and move the data to %s separately (pg_dump of every database, a new volume, restore). Nothing was "
+                "changed." % (found["data_major"], found["image_major"], found["image_after"], found["image_major"],
+                              found["data_major"], found["volume"], found["image_before"], found["image_major"]))
+    return ""

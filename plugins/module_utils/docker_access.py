@@ -100,11 +100,18 @@ def network_of(container):
     return sorted(networks)[0] if networks else None
 
 
+def timed_out(exc):
+    """Whether an SDK error is the client's read timeout (the container outlived the wait)."""
+    return "timed out" in _reason(exc).lower() or type(exc).__name__ in ("ReadTimeout", "ReadTimeoutError")
+
+
 def run_oneshot(client, image, argv, environment=None, network=None, workdir=None, timeout=600, volumes=None,
-                purpose="the migration", name_prefix="agenta-fleet-alembic", labels=None):
+                purpose="the migration", name_prefix="agenta-fleet-alembic", labels=None,
+                timeout_setting="the module's timeout"):
     """Run argv in a new container of image, wait for it, remove it. Return (code, stdout, stderr).
     environment is set through the API (never an argument); volumes as the SDK takes them
-    ({host path: {"bind": path, "mode": "ro"}})."""
+    ({host path: {"bind": path, "mode": "ro"}}). A container that runs longer than timeout is removed, and the
+    error names timeout_setting, the setting to raise."""
     try:
         client.images.get(image)
     except docker_errors.ImageNotFound:
@@ -133,6 +140,10 @@ def run_oneshot(client, image, argv, environment=None, network=None, workdir=Non
             out = container.logs(stdout=True, stderr=False)
             err = container.logs(stdout=False, stderr=True)
         except Exception as exc:
+            if container is not None and timed_out(exc):
+                raise DockerAccessError("%s%s in a one-shot container of %s did not finish within %s s, so the container "
+                                        "was stopped and removed; if it needs longer, raise %s and run again."
+                                        % (purpose[:1].upper(), purpose[1:], image, timeout, timeout_setting))
             raise DockerAccessError("Running %s in a one-shot container of %s failed: %s."
                                     % (purpose, image, _reason(exc)))
     finally:

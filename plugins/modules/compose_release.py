@@ -24,6 +24,9 @@ description:
     the containers of the services the release removed, and writes the pins into the env file. It starts
     nothing; the caller runs C(docker compose up -d).
   - The env file is parsed inside the module; only the values of the pinned variables (image tags) are returned.
+  - A release that moves PostgreSQL to another major version (Agenta's compose went from C(postgres:16) to
+    C(postgres:17) at v0.94.6), or whose PostgreSQL keeps its data outside its volumes (PostgreSQL 18 images use
+    C(/var/lib/postgresql/18/docker)), is refused with one sentence, before anything changes.
 author:
   - Agenta fleet maintainers (@agenta-fleet)
 options:
@@ -68,6 +71,14 @@ options:
     description: Seconds a container of a removed service gets to stop before it is killed.
     type: int
     default: 10
+  postgres_service:
+    description:
+      - The Compose service of PostgreSQL. When the release changes its image, the image's major version (its
+        C(PG_MAJOR), else C(postgres --version) in a one-shot container) is compared with C(PG_VERSION) of the
+        cluster in the data volume, and its data folder (C(PGDATA)) must be on one of its volumes; a release that
+        would start PostgreSQL on a cluster of another major, or on an empty folder, is refused.
+    type: str
+    default: postgres
 requirements:
   - Docker SDK for Python (C(docker)) and the C(docker compose) plugin on the host.
 attributes:
@@ -169,6 +180,12 @@ floating:
   returned: always
   type: list
   elements: str
+postgres:
+  description:
+    - What was checked of PostgreSQL (C(image_before), C(image_after), C(data_major), C(image_major), C(pgdata),
+      C(mounts), C(volume)); null when the host runs no PostgreSQL of the project or the release has none.
+  returned: always
+  type: dict
 env_missing:
   description: Setting names of O(env_example) that the env file does not set.
   returned: always
@@ -188,6 +205,9 @@ from ansible_collections.agenta.fleet.plugins.module_utils import compose_releas
 from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import EnvFileError, parse_env_file
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import public_settings, HIDDEN
+
+
+DEFAULT_PGDATA = "/var/lib/postgresql/data"
 
 
 def scrub(text, env):
@@ -218,6 +238,61 @@ def project_containers(client, project):
             continue
         by_service.setdefault(labels.get(docker_access.SERVICE_LABEL) or "?", []).append(container)
     return by_service
+
+
+def env_of(attrs):
+    """KEY -> value of a container's or image's Config.Env (the caller keeps only what it needs)."""
+    return dict(e.split("=", 1) for e in (attrs.get("Config") or {}).get("Env") or [] if "=" in e)
+
+
+def data_major(container, pgdata):
+    """(major of the cluster at pgdata in the container's mounts or None, the data volume's name)."""
+    for mount in container.attrs.get("Mounts") or []:
+        dest = (mount.get("Destination") or "").rstrip("/")
+        if dest and (pgdata == dest or pgdata.startswith(dest + "/")):
+            volume = mount.get("Name") or mount.get("Source") or dest
+            try:
+                with open(os.path.join(mount.get("Source") or "", pgdata[len(dest):].lstrip("/"), "PG_VERSION")) as handle:
+                    return int(handle.read().strip().split(".")[0]), volume
+            except (OSError, ValueError):
+                pass
+            if container.status == "running":
+                code, out = container.exec_run(["cat", pgdata.rstrip("/") + "/PG_VERSION"])
+                if code == 0 and out.strip().isdigit():
+                    return int(out.strip()), volume
+            return None, volume
+    return None, ""
+
+
+def postgres_check(client, containers, new_config, service):
+    """The facts agenta.fleet.compose_release checks about PostgreSQL (module_utils postgres_problem)."""
+    spec = (new_config.get("services") or {}).get(service)
+    current = [c for c in containers.get(service, []) if c.status in ("running", "exited", "created")]
+    if not spec or not current:
+        return None
+    container = current[0]
+    before = (container.attrs.get("Config") or {}).get("Image") or ""
+    after = spec.get("image") or ""
+    major, volume = data_major(container, env_of(container.attrs).get("PGDATA") or DEFAULT_PGDATA)
+    found = dict(service=service, image_before=before, image_after=after, data_major=major, volume=volume,
+                 image_present=True, image_major=None, pgdata="", mounts=logic.data_mounts(spec.get("volumes")))
+    try:
+        image_env = env_of(client.images.get(after).attrs)
+    except docker_access.docker_errors.ImageNotFound:
+        found["image_present"] = False
+        return found
+    environment = spec.get("environment") or {}
+    found["pgdata"] = (environment.get("PGDATA") if isinstance(environment, dict) else None) or image_env.get(
+        "PGDATA") or DEFAULT_PGDATA
+    if before == after:
+        found["image_major"] = major
+    elif str(image_env.get("PG_MAJOR", "")).isdigit():
+        found["image_major"] = int(image_env["PG_MAJOR"])
+    else:
+        code, out, err = docker_access.run_oneshot(client, after, ["postgres", "--version"], timeout=120,
+                                                   purpose="postgres --version", name_prefix="agenta-fleet-pgversion")
+        found["image_major"] = logic.postgres_major((out or b"").decode("utf-8", "replace")) if code == 0 else None
+    return found
 
 
 def write_atomic(path, data, default_mode=0o644):
@@ -256,6 +331,7 @@ def main():
             image_prefix=dict(type="str", default="ghcr.io/agenta-ai/"),
             state=dict(type="str", choices=["planned", "present"], default="present"),
             stop_timeout=dict(type="int", default=10),
+            postgres_service=dict(type="str", default="postgres"),
         ),
         supports_check_mode=True,
     )
@@ -314,12 +390,16 @@ def main():
     try:
         client = docker_access.connect()
         containers = project_containers(client, p["compose_project"])
+        pg = postgres_check(client, containers, new_config, p["postgres_service"])
     except docker_access.DockerAccessError as exc:
         module.fail_json(msg=str(exc))
     existing = dict((s, sorted(c.name for c in cs)) for s, cs in containers.items())
     found = logic.plan(old_services, new_config, raw_config, existing, env, example_keys, p["tag"], p["image_prefix"])
     compose_changed = hashlib.sha256(old_bytes).hexdigest() != hashlib.sha256(new_bytes).hexdigest()
-    result = dict(changed=False, compose_changed=compose_changed,
+    problem = logic.postgres_problem(pg) if pg else ""
+    if problem:
+        module.fail_json(msg=problem, postgres=pg)
+    result = dict(changed=False, compose_changed=compose_changed, postgres=pg,
                   long_running=[s for s in found["services"] if s not in found["oneshot"]],
                   summary=logic.summary(found, compose_changed, p["tag"]), **found)
     result["would_change"] = bool(compose_changed or found["pins"] or found["remove_containers"])

@@ -87,8 +87,8 @@ class PlaybookRun:
 
 class Lab:
     def __init__(self, name: str, release: str, staging: int, production: int, rows: int, collections: Path,
-                 shared_db: bool = False):
-        self.name, self.release, self.rows, self.shared_db = name, release, rows, shared_db
+                 shared_db: bool = False, ssh: bool = False):
+        self.name, self.release, self.rows, self.shared_db, self.ssh = name, release, rows, shared_db, ssh
         self.staging, self.production = staging, production
         self.port_base = free_port_base(staging + production)
         self.collections = collections
@@ -97,12 +97,13 @@ class Lab:
     def up(self) -> "Lab":
         run_lab("up", "--staging", str(self.staging), "--production", str(self.production), "--release",
                 self.release, "--rows", str(self.rows), "--port-base", str(self.port_base),
-                *(["--shared-db"] if self.shared_db else []), lab=self.name)
+                *(["--shared-db"] if self.shared_db else []), *(["--ssh"] if self.ssh else []), lab=self.name)
         inv = yaml.safe_load(self.inventory.read_text())
         self.hosts: dict[str, LabHost] = {}
         for group, body in inv["all"]["children"].items():
             for hname, hv in (body.get("hosts") or {}).items():
-                self.hosts[hname] = LabHost(hname, group, hv["ansible_host"], hv["agenta_api_url"],
+                # The container (ansible_host is its lab address when the lab is reached over SSH).
+                self.hosts[hname] = LabHost(hname, group, f"agenta-{self.name}-{hname}", hv["agenta_api_url"],
                                             hv["agenta_layout"], hv["agenta_release"])
         return self
 
@@ -202,13 +203,14 @@ def collections_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def lab_factory(collections_root):
-    """Start real lab hosts: lab_factory(release, staging=1, production=1, rows=300, shared_db=False) -> Lab.
+    """Start real lab hosts: lab_factory(release, staging=1, production=1, rows=300, shared_db=False, ssh=False) -> Lab.
     Every lab started by a test module is taken down when the module ends."""
     started: list[Lab] = []
 
-    def start(release: str, staging: int = 1, production: int = 1, rows: int = 300, shared_db: bool = False) -> Lab:
+    def start(release: str, staging: int = 1, production: int = 1, rows: int = 300, shared_db: bool = False,
+              ssh: bool = False) -> Lab:
         lab = Lab(f"t{os.getpid() % 1000}-{next(_names)}", release, staging, production, rows, collections_root,
-                  shared_db)
+                  shared_db, ssh)
         started.append(lab)
         return lab.up()
 

@@ -138,6 +138,41 @@ def test_a_release_compose_file_that_does_not_validate_is_refused_before_any_cha
     assert compose_file(real, HOST) == (RELEASES / OLD / "docker-compose.gh.yml").read_text()
 
 
+def test_a_release_that_moves_postgresql_to_another_major_is_refused(real, tmp_path):
+    """Agenta's compose moved postgres 16 -> 17 at v0.94.6, and PostgreSQL 18 images keep their data outside the
+    old mount. A release file with Debian's real PostgreSQL 17 (lab/images/postgres-17) on this host's 15 cluster
+    is refused before anything changes, and so is one whose data folder is on none of its volumes."""
+    labmod.load_image_into(real.hosts[HOST].container, labmod.build_postgres_next(), labmod.NEXT_PG_IMAGE)
+    # What the refusal prevents: PostgreSQL 17 does not start on this data (read-only here, it stops at the check).
+    probe = real.sh(HOST, "docker", "run", "--rm", "--user", "postgres", "--entrypoint", "postgres", "-v",
+                    "agenta-oss-gh_postgres-data:/var/lib/postgresql/data:ro", labmod.NEXT_PG_IMAGE,
+                    "-D", "/var/lib/postgresql/data", check=False)
+    assert probe.returncode != 0 and "database files are incompatible with server" in probe.stderr
+    text = (RELEASES / NEW / "docker-compose.gh.yml").read_text().replace(
+        "${AGENTA_LAB_POSTGRES_IMAGE:-agenta-lab/postgres:15}", labmod.NEXT_PG_IMAGE, 1)
+    cases = {
+        "major": (text, "The release's compose file moves PostgreSQL from 15 to 17 (agenta-lab/postgres:17), and "
+                        "PostgreSQL 17 cannot start on the 15 cluster in agenta-oss-gh_postgres-data; keep the "
+                        "postgres image at agenta-lab/postgres:15 in the release's compose file"),
+        "pgdata": (text.replace("    environment:\n", "    environment:\n      PGDATA: /var/lib/postgresql/17/docker\n", 1),
+                   "The release's postgres (agenta-lab/postgres:17) keeps its data at /var/lib/postgresql/17/docker, "
+                   "which none of its volumes holds (/var/lib/postgresql/data), so it would start on an empty database"),
+    }
+    for name, (content, sentence) in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "docker-compose.gh.yml").write_text(content)
+        run = upgrade(real, tmp_path / name, agenta_release_dir=str(folder), agenta_accept_data_loss=True, check=True)
+        assert run.rc != 0, name
+        msg = task_result(run, "Plan the release's compose file")["msg"]
+        assert msg.startswith(sentence) and msg.endswith("Nothing was changed."), msg
+    assert all_rows(real, HOST) == real.before and real.revisions(HOST) == OLD_REVS
+    assert running_services(real, HOST) == real.services_before and manifests(real, HOST) == []
+    assert compose_file(real, HOST) == (RELEASES / OLD / "docker-compose.gh.yml").read_text()
+    assert real.sh(HOST, "docker", "inspect", "-f", "{{.Config.Image}}", "agenta-oss-gh-postgres-1").stdout.strip() \
+        == "agenta-lab/postgres:15"
+
+
 def test_check_mode_names_what_the_release_deletes_and_changes_nothing(real, tmp_path):
     run = upgrade(real, tmp_path, check=True, agenta_rehearse=True)
     assert run.rc == 0, run.stdout[-3000:] + run.stderr

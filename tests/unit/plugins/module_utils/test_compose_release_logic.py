@@ -113,3 +113,53 @@ def test_write_pins(text, pins, want):
 def test_write_pins_refuses_a_bad_name():
     with pytest.raises(ValueError):
         cr.write_pins("A=1\n", {"A=B": "x"})
+
+
+@pytest.mark.parametrize("text,major", [
+    ("postgres (PostgreSQL) 17.12 (Debian 17.12-0+deb13u1)\n", 17),
+    ("postgres (PostgreSQL) 9.6.24", 9),
+    ("bash: postgres: command not found", None),
+    ("", None),
+])
+def test_postgres_major(text, major):
+    assert cr.postgres_major(text) == major
+
+
+def test_data_mounts_and_holds():
+    volumes = [{"type": "volume", "source": "postgres-data", "target": "/var/lib/postgresql/data"},
+               {"type": "bind", "source": "./postgres-init", "target": "/docker-entrypoint-initdb.d", "read_only": True},
+               "a short form compose never prints"]
+    mounts = cr.data_mounts(volumes)
+    assert mounts == ["/var/lib/postgresql/data"]
+    assert cr.holds(mounts, "/var/lib/postgresql/data") and cr.holds(mounts, "/var/lib/postgresql/data/pgdata/")
+    assert not cr.holds(mounts, "/var/lib/postgresql/18/docker") and not cr.holds(mounts, "/var/lib/postgresql/data2")
+
+
+PG = {"image_before": "postgres:16", "image_after": "postgres:17", "data_major": 16, "image_major": 17,
+      "image_present": True, "pgdata": "/var/lib/postgresql/data", "mounts": ["/var/lib/postgresql/data"],
+      "volume": "agenta-oss-gh_postgres-data"}
+
+
+@pytest.mark.parametrize("change,start", [
+    ({}, "The release's compose file moves PostgreSQL from 16 to 17 (postgres:17), and PostgreSQL 17 cannot start "
+         "on the 16 cluster in agenta-oss-gh_postgres-data; keep the postgres image at postgres:16"),
+    # PostgreSQL 18 images keep their data under /var/lib/postgresql/18/docker: the old mount looks empty to them
+    ({"image_after": "postgres:18", "image_major": 18, "pgdata": "/var/lib/postgresql/18/docker"},
+     "The release's postgres (postgres:18) keeps its data at /var/lib/postgresql/18/docker, which none of its "
+     "volumes holds (/var/lib/postgresql/data), so it would start on an empty database"),
+    ({"image_present": False}, "The release's compose file changes the PostgreSQL image from postgres:16 to "
+                               "postgres:17, which is not on this host; pull it (docker pull postgres:17)"),
+    ({"image_major": None}, "The PostgreSQL major version of postgres:17 could not be read"),
+])
+def test_postgres_problem_refuses(change, start):
+    text = cr.postgres_problem(dict(PG, **change))
+    assert text.startswith(start) and text.endswith("Nothing was changed.")
+
+
+@pytest.mark.parametrize("change", [
+    {"image_after": "postgres:16.4", "image_major": 16},  # a minor update of the same major
+    {"image_before": "postgres:17", "data_major": 17},  # the cluster is 17 already
+    {"data_major": None},  # no local cluster (the database is on another host)
+])
+def test_postgres_problem_allows(change):
+    assert cr.postgres_problem(dict(PG, **change)) == ""

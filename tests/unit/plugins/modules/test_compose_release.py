@@ -35,7 +35,8 @@ def test_docs_name_every_option():
     yaml.safe_load(compose_release.EXAMPLES)
     returned = yaml.safe_load(compose_release.RETURN)
     assert set(doc["options"]) == {"content", "env_example", "compose_dir", "compose_file", "env_file",
-                                   "compose_project", "tag", "image_prefix", "state", "stop_timeout"}
+                                   "compose_project", "tag", "image_prefix", "state", "stop_timeout",
+                                   "postgres_service"}
     assert {"summary", "would_change", "added", "removed", "pins", "long_running"} <= set(returned)
 
 

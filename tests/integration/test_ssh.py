@@ -1,0 +1,110 @@
+"""A fleet reached as real fleets are: over SSH as a user without root rights, with `become` (lab.py up --ssh).
+
+The Molecule scenario `rollback` upgrades and rolls back over SSH; this module covers what only a real network
+connection shows: a host whose SSH is down is refused before anything changes, and a host lost in the middle of
+the rollout (after its pre-checks, while the canary batch runs) ends the run with the report naming it
+"in progress", the canary upgraded and the lost host untouched; the next run finishes it.
+Nothing is mocked: real sshd, sudo, dockerd, PostgreSQL and ansible-playbook.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, labmod
+
+UPGRADE = REPO / "playbooks" / "upgrade-agenta.yml"
+OLD, NEW = "v0.43.0", "v0.44.4"
+
+
+@pytest.fixture(scope="module")
+def lab(lab_factory):
+    return lab_factory(OLD, staging=1, production=1, rows=50, ssh=True)
+
+
+def image_tag(lab, host) -> str:
+    return lab.sh(host, "docker", "inspect", "-f", "{{.Config.Image}}", labmod.API_CONTAINER).stdout.strip().rsplit(":", 1)[1]
+
+
+def sshd(lab, host, up: bool) -> None:
+    if up:
+        lab.sh(host, "/usr/sbin/sshd")
+    else:  # the listener and every session (Ansible's ControlPersist master included)
+        lab.sh(host, "pkill", "-x", "sshd", check=False)
+
+
+def upgrade(lab, tmp_path, limit, **extra):
+    return lab.playbook(UPGRADE, limit=limit, timeout=900,
+                        extra_vars={"agenta_target_tag": NEW, "agenta_report_dir": str(tmp_path), **extra})
+
+
+def test_the_lab_is_reached_over_ssh_as_a_user_who_becomes_root(lab):
+    inv = yaml.safe_load(lab.inventory.read_text())["all"]["vars"]
+    assert inv["ansible_connection"] == "ansible.builtin.ssh" and inv["ansible_user"] == "agenta"
+    assert inv["ansible_become"] is True
+    run = lab.playbook("""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - {command: id -un, register: login, changed_when: false, vars: {ansible_become: false}}
+    - {command: id -un, register: tasks, changed_when: false}
+    - {assert: {that: ["login.stdout == 'agenta'", "tasks.stdout == 'root'"]}}
+""")
+    assert run.rc == 0, run.stdout[-2000:]
+
+
+def test_a_host_whose_ssh_is_down_is_refused_before_any_change(lab, tmp_path):
+    before = lab.revisions("production-1")
+    sshd(lab, "production-1", up=False)
+    try:
+        run = upgrade(lab, tmp_path, "production-1")
+    finally:
+        sshd(lab, "production-1", up=True)
+    assert run.rc != 0
+    assert "production-1 could not be reached (" in run.stdout
+    assert "check that it is up and that Ansible can log in to it" in run.stdout and "Nothing was changed." in run.stdout
+    report = json.loads(sorted(tmp_path.glob("upgrade-*.json"))[-1].read_text())
+    assert [(e["host"], e["outcome"]) for e in report["hosts"]] == [("production-1", "refused")]
+    assert lab.revisions("production-1") == before and image_tag(lab, "production-1") == OLD
+
+
+def test_a_host_lost_in_the_middle_of_the_rollout_is_named_and_left_as_it_was(lab, tmp_path):
+    """staging-1 is the canary batch; while it upgrades, production-1 (already checked in play 1) loses SSH."""
+    before = {h: lab.revisions(h) for h in ("staging-1", "production-1")}
+    runs = []
+    worker = threading.Thread(target=lambda: runs.append(upgrade(lab, tmp_path, "staging-1,production-1")))
+    worker.start()
+    deadline = time.monotonic() + 300
+    try:
+        # The report is written before each batch with its hosts "in progress": the canary's batch has begun.
+        while time.monotonic() < deadline and worker.is_alive():
+            reports = [json.loads(p.read_text()) for p in tmp_path.glob("upgrade-*.json")]
+            if any(e["host"] == "staging-1" and e["outcome"] == "in progress" for r in reports for e in r["hosts"]):
+                break
+            time.sleep(0.2)
+        sshd(lab, "production-1", up=False)
+        worker.join(600)
+    finally:
+        sshd(lab, "production-1", up=True)
+    run = runs[0]
+    assert run.rc == 4, run.stdout[-3000:]  # ansible-playbook's exit status for an unreachable host
+    assert run.json["stats"]["production-1"]["unreachable"] == 1 and run.json["stats"]["staging-1"]["failures"] == 0
+    report = json.loads(sorted(tmp_path.glob("upgrade-*.json"))[-1].read_text())
+    outcomes = {e["host"]: e["outcome"] for e in report["hosts"]}
+    assert outcomes == {"staging-1": "upgraded", "production-1": "in progress"}, report
+    # The canary is upgraded; the lost host was not touched (its lock was the first thing it did not reach).
+    assert image_tag(lab, "staging-1") == NEW and lab.revisions("staging-1") != before["staging-1"]
+    assert lab.revisions("production-1") == before["production-1"] and image_tag(lab, "production-1") == OLD
+    # SSH is back: the next run upgrades the host it lost and leaves the canary as it is.
+    for old in tmp_path.glob("upgrade-*"):
+        old.unlink()
+    again = upgrade(lab, tmp_path, "staging-1,production-1")
+    assert again.rc == 0, again.stdout[-3000:]
+    report = json.loads(sorted(Path(tmp_path).glob("upgrade-*.json"))[-1].read_text())
+    assert {e["host"]: e["outcome"] for e in report["hosts"]} == {"staging-1": "unchanged", "production-1": "upgraded"}
+    assert lab.revisions("production-1") == lab.revisions("staging-1") and image_tag(lab, "production-1") == NEW

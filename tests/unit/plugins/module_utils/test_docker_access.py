@@ -1,0 +1,77 @@
+"""Unit tests of module_utils/docker_access error sentences: a one-shot container that outlives its timeout is
+removed and the error names the setting to raise (the SDK's client is replaced by a minimal stand-in; the real
+engine path is covered by the integration tests)."""
+
+from __future__ import annotations
+
+import pytest
+
+try:
+    import fleet_collection_path  # noqa: F401  # pylint: disable=unused-import
+except ImportError:  # ansible-test units: the collection is importable already (pytest from a checkout needs it)
+    pass
+
+from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
+
+pytestmark = pytest.mark.skipif(not docker_access.HAS_DOCKER, reason="Docker SDK for Python not installed")
+
+
+class ReadTimeout(Exception):
+    """The name requests gives the client's read timeout."""
+
+
+class Container:
+    def __init__(self, wait_error=None):
+        self.wait_error, self.removed = wait_error, False
+
+    def start(self):
+        pass
+
+    def wait(self, timeout):
+        if self.wait_error:
+            raise self.wait_error
+        return {"StatusCode": 0}
+
+    def logs(self, stdout, stderr):
+        return b"out" if stdout else b""
+
+    def remove(self, force):
+        self.removed = force
+
+
+class Client:
+    def __init__(self, container):
+        self.container = container
+        self.images = self
+        self.containers = self
+
+    def get(self, image):
+        return image
+
+    def create(self, image, **kwargs):
+        return self.container
+
+
+def test_a_container_past_its_timeout_is_removed_and_the_setting_named():
+    container = Container(ReadTimeout("UnixHTTPConnectionPool(host='localhost', port=None): Read timed out. (read timeout=30)"))
+    with pytest.raises(docker_access.DockerAccessError) as info:
+        docker_access.run_oneshot(Client(container), "agenta-api:v2", ["python", "-c", "x"], timeout=30,
+                                  timeout_setting="agenta_migrate_timeout")
+    assert str(info.value) == ("The migration in a one-shot container of agenta-api:v2 did not finish within 30 s, so "
+                               "the container was stopped and removed; if it needs longer, raise agenta_migrate_timeout "
+                               "and run again.")
+    assert container.removed is True
+
+
+def test_other_errors_keep_their_reason():
+    container = Container(RuntimeError("no such network"))
+    with pytest.raises(docker_access.DockerAccessError) as info:
+        docker_access.run_oneshot(Client(container), "agenta-api:v2", ["python"], timeout=30)
+    assert str(info.value) == "Running the migration in a one-shot container of agenta-api:v2 failed: no such network."
+    assert container.removed is True
+
+
+def test_a_finished_container_returns_its_output():
+    container = Container()
+    assert docker_access.run_oneshot(Client(container), "img", ["true"]) == (0, b"out", b"")
+    assert container.removed is True
