@@ -3,12 +3,16 @@
 The Molecule scenario `rollback` upgrades and rolls back over SSH; this module covers what only a real network
 connection shows: a host whose SSH is down is refused before anything changes, and a host lost in the middle of
 the rollout (after its pre-checks, while the canary batch runs) ends the run with the report naming it
-"in progress", the canary upgraded and the lost host untouched; the next run finishes it.
+"in progress", the canary upgraded and the lost host untouched; the next run finishes it. Then the ansible-core
+matrix on the same lab: the oldest supported release (2.19.0, meta/runtime.yml) rolls back and upgrades, and an
+older one (2.16) is refused in one sentence.
 Nothing is mocked: real sshd, sudo, dockerd, PostgreSQL and ansible-playbook.
 """
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -24,7 +28,9 @@ OLD, NEW = "v0.43.0", "v0.44.4"
 
 @pytest.fixture(scope="module")
 def lab(lab_factory):
-    return lab_factory(OLD, staging=1, production=1, rows=50, ssh=True)
+    lab = lab_factory(OLD, staging=1, production=1, rows=50, ssh=True)
+    lab.old_revisions = lab.revisions("staging-1")
+    return lab
 
 
 def image_tag(lab, host) -> str:
@@ -108,3 +114,53 @@ def test_a_host_lost_in_the_middle_of_the_rollout_is_named_and_left_as_it_was(la
     report = json.loads(sorted(Path(tmp_path).glob("upgrade-*.json"))[-1].read_text())
     assert {e["host"]: e["outcome"] for e in report["hosts"]} == {"staging-1": "unchanged", "production-1": "upgraded"}
     assert lab.revisions("production-1") == lab.revisions("staging-1") and image_tag(lab, "production-1") == NEW
+
+
+# ------------------------------------------------------------------------- the ansible-core versions
+FLOOR = "2.19.0"  # meta/runtime.yml requires_ansible; the newest 2.19.x (requirements-test.txt) runs every test
+TOO_OLD = "2.16.19"  # the newest 2.16: before data tagging, refused by the playbooks
+
+
+def ansible_core(version: str) -> Path:
+    """ansible-playbook of that ansible-core, in a venv of its own under .venv/ (made once, from PyPI)."""
+    venv = REPO / ".venv" / "ansible-core" / version
+    if not (venv / "bin" / "ansible-playbook").is_file():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, timeout=300)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
+                        f"ansible-core=={version}"], check=True, timeout=600)
+    return venv / "bin" / "ansible-playbook"
+
+
+def run_with(lab, version: str, playbook: Path, limit: str, **extra):
+    cmd = [str(ansible_core(version)), "-i", str(lab.inventory), str(playbook), "-l", limit,
+           "-e", json.dumps(extra)]
+    # ansible-core alone (no ansible.posix): the built-in output.
+    env = {**lab.ansible_env(), "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env, cwd=REPO)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_requires_ansible_is_the_floor_that_is_tested():
+    runtime = yaml.safe_load((REPO / "meta" / "runtime.yml").read_text())
+    assert runtime["requires_ansible"] == f">={FLOOR}"
+
+
+def test_the_oldest_supported_ansible_core_rolls_back_and_upgrades(lab, tmp_path):
+    """With ansible-core 2.19.0: staging-1 (upgraded by the tests above) is rolled back, then upgraded again."""
+    rc, out = run_with(lab, FLOOR, REPO / "playbooks" / "rollback-agenta.yml", "staging-1",
+                       agenta_report_dir=str(tmp_path))
+    assert rc == 0, out[-3000:]
+    assert "needs ansible-core 2.19 or later" not in out
+    assert image_tag(lab, "staging-1") == OLD and lab.revisions("staging-1") == lab.old_revisions
+    rc, out = run_with(lab, FLOOR, UPGRADE, "staging-1", agenta_target_tag=NEW, agenta_report_dir=str(tmp_path))
+    assert rc == 0, out[-3000:]
+    assert image_tag(lab, "staging-1") == NEW and lab.revisions("staging-1") == lab.revisions("production-1")
+
+
+def test_an_ansible_core_below_the_floor_is_refused_in_one_sentence(lab, tmp_path):
+    before = lab.revisions("staging-1")
+    rc, out = run_with(lab, TOO_OLD, UPGRADE, "staging-1", agenta_target_tag=OLD, agenta_report_dir=str(tmp_path))
+    assert rc != 0
+    assert (f"agenta.fleet needs ansible-core 2.19 or later on the controller, and this is ansible-core {TOO_OLD}; "
+            "install a newer one") in out
+    assert lab.revisions("staging-1") == before
