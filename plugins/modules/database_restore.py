@@ -50,6 +50,16 @@ options:
     description: Parallel jobs of C(pg_restore) for V(directory) dumps.
     type: int
     default: 2
+  run_journal:
+    description:
+      - The run journal of the host (M(agenta.fleet.run_lock)); when it belongs to O(run_id), the restore records
+        in it when the databases start being replaced and when they are, so that a run whose controller died
+        says how far its restore got.
+    type: path
+  run_id:
+    description: The run whose journal O(run_journal) is.
+    type: str
+    default: ""
 attributes:
   check_mode:
     support: full
@@ -99,7 +109,7 @@ dropped:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
+from ansible_collections.agenta.fleet.plugins.module_utils import docker_access, run_journal
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import DeploymentError, plain_name
 from ansible_collections.agenta.fleet.plugins.module_utils.postgres_access import (
     connection_argument_spec, ident, open_server, restore_all, within)
@@ -111,7 +121,9 @@ def main():
                 restore=dict(type="list", elements="dict", default=[]),
                 into_prefix=dict(type="str", default=""),
                 drop=dict(type="list", elements="str", default=[]),
-                jobs=dict(type="int", default=2))
+                jobs=dict(type="int", default=2),
+                run_journal=dict(type="path"),
+                run_id=dict(type="str", default=""))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     if not docker_access.HAS_DOCKER:
@@ -142,6 +154,7 @@ def main():
     try:
         server = open_server(p)
         if items:
+            run_journal.note(p["run_journal"], p["run_id"], phase="restoring databases", restoring=p["source"])
             out["restored"] = restore_all(server, p["source"], items, p["jobs"], p["timeout"])
         for name in drops:
             try:
@@ -151,6 +164,8 @@ def main():
             out["dropped"].append(name)
     except (DeploymentError, docker_access.DockerAccessError) as exc:
         module.fail_json(msg=str(exc), **out)
+    if items:
+        run_journal.note(p["run_journal"], p["run_id"], phase="databases restored")
     module.exit_json(**out)
 
 

@@ -11,6 +11,8 @@ the run unchanged.
 - The controller dies (SIGKILL of ansible-playbook's whole process group) during the migration: the migration
   finishes alone on the host, the run journal names the dead run, its phase and its backup; the next run refuses
   naming it; with agenta_break_lock it takes over, says what the dead run had done, and completes the upgrade.
+- The controller dies during a rollback's restore: the journal says how far the restore got, the next rollback
+  refuses naming it, and with agenta_break_lock restores the same backup again completely.
 """
 from __future__ import annotations
 
@@ -335,3 +337,55 @@ def test_an_api_that_waits_on_a_failed_migration_is_upgraded_and_said_so(lab):
     assert lab.sh(HOST, "docker", "inspect", "-f", "{{.State.Status}} {{.Config.Image}}", API).stdout.strip() == (
         "running ghcr.io/agenta-ai/agenta-api:v0.44.5")
     assert lab.row_counts(HOST) == rows_before
+
+
+def test_a_controller_killed_during_a_restore_leaves_a_way_back(lab, tmp_path):
+    """The rollback's controller dies while the databases are being replaced: the restore's module finishes alone
+    on the host and says so in the journal (the app services it had removed stay down), the next rollback refuses
+    naming the dead run and how far it got; with agenta_break_lock (the API may be missing: a restore starts it) it
+    restores the same backup again and everything is back."""
+    # A backup of the host as it stands, without the auto-migration switch an earlier case turned on (the restore
+    # would otherwise faithfully bring back a deployment that migrates itself at `up -d`).
+    lab.set_env(HOST, AGENTA_AUTO_MIGRATIONS="false")
+    taken = lab.playbook(REPO / "playbooks" / "backup-agenta.yml", limit=HOST)
+    assert taken.rc == 0, taken.stdout[-3000:]
+    latest = lab.sh(HOST, "readlink", "-f", "/var/backups/agenta/latest").stdout.strip()
+    manifest = json.loads(lab.sh(HOST, "cat", f"{latest}/manifest.json").stdout)
+    other_before = (lab.revisions(OTHER), lab.row_counts(OTHER))
+    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(lab.inventory),
+            str(REPO / "playbooks" / "rollback-agenta.yml"), "-l", HOST]
+    log = open(tmp_path / "first-run.log", "w")
+    first = subprocess.Popen(argv, env=lab.ansible_env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    try:
+        wait_for(lambda: journal(lab).get("phase") in ("restoring databases", "databases restored")
+                 or first.poll() is not None, 240, "the rollback's restore")
+        assert first.poll() is None, (tmp_path / "first-run.log").read_text()[-3000:]
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    finally:
+        log.close()
+    wait_for(lambda: journal(lab).get("phase") == "databases restored", 120, "the restore to finish alone")
+    left = journal(lab)
+    assert left["playbook"] == "rollback" and left["restoring"] == latest, left
+    assert [s["phase"] for s in left["steps"]][-2:] == ["restoring databases", "databases restored"], left
+
+    # The next rollback reads the journal and refuses, naming the dead run and how far its restore got.
+    again = lab.playbook(REPO / "playbooks" / "rollback-agenta.yml", limit=HOST)
+    assert again.rc != 0
+    msg = failures(again)[0]
+    assert msg.startswith(f"{HOST} is being changed by run {left['run_id']} (rollback by "), msg
+    assert "last at phase 'databases restored'" in msg, msg
+
+    # Taking over: the same backup is restored again, completely, and the services run.
+    done = lab.playbook(REPO / "playbooks" / "rollback-agenta.yml", limit=HOST, extra_vars={"agenta_break_lock": True})
+    assert done.rc == 0, done.stdout[-3000:]
+    assert lab.revisions(HOST) == manifest["revisions"]
+    tables = {d["name"]: d["tables"] for d in manifest["databases"]}
+    for key, rows in lab.row_counts(HOST).items():
+        db, table = key.split(".", 1)
+        assert rows == tables[db].get(table, tables[db].get("public." + table)), key
+    image = lab.sh(HOST, "docker", "inspect", "-f", "{{.State.Status}} {{.Config.Image}}", API).stdout.strip()
+    assert image == f"running ghcr.io/agenta-ai/agenta-api:{manifest['image_tag']}"
+    assert journal(lab) == {} and journal(lab, "last-run.json")["took_over_from"]["run_id"] == left["run_id"]
+    assert (lab.revisions(OTHER), lab.row_counts(OTHER)) == other_before
