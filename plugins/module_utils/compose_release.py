@@ -83,9 +83,12 @@ def plan(old_services, new_config, raw_config, existing, env, example_keys, tag,
     }
 
 
-def summary(found, compose_changed, tag):
+def summary(found, compose_changed, tag, postgres=None):
     """One sentence for the plan and the report."""
     parts = []
+    if postgres and not postgres.get("image_present", True):
+        parts.append("the PostgreSQL image %s is not on the host yet: the run pulls it and checks its major version "
+                     "against the data before anything changes" % postgres["image_after"])
     if compose_changed:
         parts.append("the release's compose file replaces the deployment's")
     if found["added"]:
@@ -160,11 +163,19 @@ def postgres_problem(found):
     image_present (bool), pgdata (the new container's data folder), mounts (its writable mount targets), volume
     (the data volume's name, for the sentence)."""
     if found["data_major"] is None:
+        if found["volume"] and found["image_before"] != found["image_after"]:
+            return ("The release's compose file changes the PostgreSQL image from %s to %s, and the version of the "
+                    "cluster in %s (PG_VERSION) could not be read, so the change cannot be checked; keep the postgres "
+                    "image at %s in the release's compose file, or start postgres (docker compose up -d postgres) and "
+                    "run again. Nothing was changed."
+                    % (found["image_before"], found["image_after"], found["volume"], found["image_before"]))
         return ""
     if not found["image_present"]:
-        return ("The release's compose file changes the PostgreSQL image from %s to %s, which is not on this host; "
-                "pull it (docker pull %s) and run again, so that its major version can be checked against the data. "
-                "Nothing was changed." % (found["image_before"], found["image_after"], found["image_after"]))
+        if found.get("check_mode"):
+            return ""  # the real run pulls it and checks it before anything changes (see postgres_note)
+        return ("The release's compose file changes the PostgreSQL image from %s to %s, which could not be pulled on "
+                "this host; pull it (docker pull %s) and run again, so that its major version can be checked against "
+                "the data. Nothing was changed." % (found["image_before"], found["image_after"], found["image_after"]))
     if not holds(found["mounts"], found["pgdata"]):
         return ("The release's postgres (%s) keeps its data at %s, which none of its volumes holds (%s), so it would "
                 "start on an empty database; mount %s at that folder in the release's compose file. Nothing was "

@@ -220,8 +220,9 @@ def scrub(text, env):
 
 
 def compose(module, p, compose_file, *args):
+    # Every profile: a service behind one (Agenta's `web` is behind with-web) is planned and pinned like the others.
     argv = ["docker", "compose", "-p", p["compose_project"], "--project-directory", p["compose_dir"],
-            "-f", compose_file, "--env-file", p["env_file"]] + list(args)
+            "-f", compose_file, "--env-file", p["env_file"], "--profile", "*"] + list(args)
     return module.run_command(argv, cwd=p["compose_dir"])
 
 
@@ -264,8 +265,9 @@ def data_major(container, pgdata):
     return None, ""
 
 
-def postgres_check(client, containers, new_config, service):
-    """The facts agenta.fleet.compose_release checks about PostgreSQL (module_utils postgres_problem)."""
+def postgres_check(client, containers, new_config, service, check_mode=False):
+    """The facts agenta.fleet.compose_release checks about PostgreSQL (module_utils postgres_problem). A new image
+    that is not on the host is pulled first (not in check mode, where the plan says it would be)."""
     spec = (new_config.get("services") or {}).get(service)
     current = [c for c in containers.get(service, []) if c.status in ("running", "exited", "created")]
     if not spec or not current:
@@ -276,10 +278,22 @@ def postgres_check(client, containers, new_config, service):
     major, volume = data_major(container, env_of(container.attrs).get("PGDATA") or DEFAULT_PGDATA)
     found = dict(service=service, image_before=before, image_after=after, data_major=major, volume=volume,
                  image_present=True, image_major=None, pgdata="", mounts=logic.data_mounts(spec.get("volumes")))
+    if not after:
+        return found
     try:
         image_env = env_of(client.images.get(after).attrs)
     except docker_access.docker_errors.ImageNotFound:
+        image_env = None
+    except Exception as exc:
+        raise docker_access.DockerAccessError("Could not inspect image %s: %s." % (after, docker_access._reason(exc)))
+    if image_env is None and not check_mode:
+        try:
+            image_env = env_of(client.images.pull(after).attrs)
+        except Exception:
+            image_env = None
+    if image_env is None:
         found["image_present"] = False
+        found["check_mode"] = check_mode
         return found
     environment = spec.get("environment") or {}
     found["pgdata"] = (environment.get("PGDATA") if isinstance(environment, dict) else None) or image_env.get(
@@ -373,9 +387,14 @@ def main():
             module.fail_json(msg="The release's compose file does not validate with %s on this host (docker compose "
                                  "config: %s); fix the release folder (agenta_release_dir) or the env file. Nothing "
                                  "was changed." % (p["env_file"], scrub(lines[-1], env)))
-        new_config = json.loads(out)
-        rc, out, err = compose(module, p, staged, "config", "--no-interpolate", "--format", "json")
-        raw_config = json.loads(out) if rc == 0 else {}
+        try:
+            new_config = json.loads(out)
+            rc, out, err = compose(module, p, staged, "config", "--no-interpolate", "--format", "json")
+            raw_config = json.loads(out) if rc == 0 else {}
+        except ValueError:
+            module.fail_json(msg="docker compose config on this host did not print JSON for the release's compose "
+                                 "file; the collection needs Compose v2.17 or later (docker compose version). "
+                                 "Nothing was changed.")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     old_services = []
@@ -390,7 +409,7 @@ def main():
     try:
         client = docker_access.connect()
         containers = project_containers(client, p["compose_project"])
-        pg = postgres_check(client, containers, new_config, p["postgres_service"])
+        pg = postgres_check(client, containers, new_config, p["postgres_service"], module.check_mode)
     except docker_access.DockerAccessError as exc:
         module.fail_json(msg=str(exc))
     existing = dict((s, sorted(c.name for c in cs)) for s, cs in containers.items())
@@ -401,7 +420,7 @@ def main():
         module.fail_json(msg=problem, postgres=pg)
     result = dict(changed=False, compose_changed=compose_changed, postgres=pg,
                   long_running=[s for s in found["services"] if s not in found["oneshot"]],
-                  summary=logic.summary(found, compose_changed, p["tag"]), **found)
+                  summary=logic.summary(found, compose_changed, p["tag"], pg), **found)
     result["would_change"] = bool(compose_changed or found["pins"] or found["remove_containers"])
     result["changed"] = p["state"] == "present" and result["would_change"]
     if module._diff and result["changed"]:

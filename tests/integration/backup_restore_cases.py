@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 BACKUP_DIR = "/var/backups/agenta"
+COMPOSE_DIR = "/opt/agenta/hosting/docker-compose/oss"
 HOST = "staging-1"
 OTHER = "production-1"
 
@@ -237,7 +238,7 @@ def test_forced_backup_writes_private_verified_dumps_a_true_manifest_and_a_priva
     assert mode(lab, HOST, path) == "700 root"
     files = lab.sh(HOST, "find", path, "-type", "f").stdout.split()
     assert sorted(f.rsplit("/", 1)[1] for f in files) == sorted(
-        ["manifest.json", "env_file"] + [f"{db}.dump" for db in before_dbs])
+        ["manifest.json", "env_file", "compose_file"] + [f"{db}.dump" for db in before_dbs])
     for f in files:
         assert mode(lab, HOST, f) == "600 root", f
 
@@ -246,6 +247,10 @@ def test_forced_backup_writes_private_verified_dumps_a_true_manifest_and_a_priva
     assert m["image_tag"] == lab.release and m["image"].endswith(":" + lab.release)
     assert m["layout"] == lab.hosts[HOST].layout
     assert m["compose_project"] == "agenta-oss-gh"
+    # The deployment's compose file is kept, byte for byte (a restore puts it back).
+    compose = lab.sh(HOST, "sha256sum", f"{COMPOSE_DIR}/docker-compose.gh.yml").stdout.split()[0]
+    assert m["compose_file"] == {"source": f"{COMPOSE_DIR}/docker-compose.gh.yml", "file": "compose_file",
+                                 "sha256": compose}
     assert {c: r for c, r in m["revisions"].items()} == {c: r or "base" for c, r in state["revisions"].items()}
     assert [d["name"] for d in m["databases"]] == before_dbs
     for d in m["databases"]:
@@ -274,7 +279,7 @@ def test_forced_backup_writes_private_verified_dumps_a_true_manifest_and_a_priva
         assert stat.S_IMODE(p.stat().st_mode) == 0o700, p
     for p in local.iterdir():
         assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
-    assert sorted(p.name for p in local.iterdir()) == sorted(["manifest.json", "env_file"]
+    assert sorted(p.name for p in local.iterdir()) == sorted(["manifest.json", "env_file", "compose_file"]
                                                              + [d["file"] for d in m["databases"]])
 
 

@@ -261,6 +261,16 @@ def test_second_run_changes_nothing(real, tmp_path):
     assert running_services(real, HOST) == {"postgres", "api"} | NEW_WORKERS
 
 
+def test_a_rollback_by_downgrade_is_refused_across_the_compose_file_change(real, tmp_path):
+    run = real.playbook(PLAYBOOKS / "rollback-agenta.yml", limit=HOST, timeout=600,
+                        extra_vars={"agenta_report_dir": str(tmp_path), "agenta_rollback_method": "downgrade"})
+    assert run.rc != 0
+    msg = task_result(run, "Refuse a downgrade across a compose file change")["msg"]
+    assert msg.startswith(f"The compose file on {HOST} differs from the one in ") and "restore method" in msg, msg
+    assert real.revisions(HOST) == NEW_REVS and image_tag(real, HOST) == NEW
+    assert compose_file(real, HOST) == (RELEASES / NEW / "docker-compose.gh.yml").read_text()
+
+
 def test_rollback_brings_back_every_table_row_and_revision(real, tmp_path):
     run = real.playbook(PLAYBOOKS / "rollback-agenta.yml", limit=HOST, timeout=1800,
                         extra_vars={"agenta_report_dir": str(tmp_path)})

@@ -52,6 +52,22 @@ def test_a_limit_that_leaves_out_a_sharing_host_is_refused(lab, tmp_path):
     assert lab.sh("staging-2", "sha256sum", ENV).stdout == env_before
 
 
+def test_a_release_folder_is_refused_for_a_host_that_shares_a_database(lab, tmp_path):
+    """Only the owner's backup keeps the compose file, so the release's compose file is refused for the others."""
+    folder = tmp_path / "release"
+    folder.mkdir()
+    (folder / "docker-compose.gh.yml").write_text((REPO / "lab" / "compose" / "g3" / "docker-compose.gh.yml").read_text())
+    env_before = lab.sh("staging-2", "sha256sum", ENV).stdout
+    run = lab.playbook(PLAYBOOKS / "upgrade-agenta.yml", limit="staging",
+                       extra_vars={"agenta_target_tag": NEW, "agenta_report_dir": str(tmp_path),
+                                   "agenta_release_dir": str(folder)})
+    assert run.rc != 0
+    assert ("staging-2 uses the database of staging-1, and agenta_release_dir is not supported for such hosts yet"
+            in run.stdout)
+    assert lab.revisions("staging-1") == OLD_REVS and manifests(lab, "staging-1") == []
+    assert lab.sh("staging-2", "sha256sum", ENV).stdout == env_before
+
+
 def test_upgrade_migrates_the_shared_database_once_and_both_hosts_verify(lab, tmp_path):
     rows = lab.row_counts("staging-1")
     prod = lab.revisions("production-1"), lab.row_counts("production-1")

@@ -148,7 +148,10 @@ PG = {"image_before": "postgres:16", "image_after": "postgres:17", "data_major":
      "The release's postgres (postgres:18) keeps its data at /var/lib/postgresql/18/docker, which none of its "
      "volumes holds (/var/lib/postgresql/data), so it would start on an empty database"),
     ({"image_present": False}, "The release's compose file changes the PostgreSQL image from postgres:16 to "
-                               "postgres:17, which is not on this host; pull it (docker pull postgres:17)"),
+                               "postgres:17, which could not be pulled on this host; pull it (docker pull postgres:17)"),
+    # a data volume whose PG_VERSION cannot be read (postgres stopped, another volume driver): not waved through
+    ({"data_major": None}, "The release's compose file changes the PostgreSQL image from postgres:16 to postgres:17, "
+                           "and the version of the cluster in agenta-oss-gh_postgres-data (PG_VERSION) could not be read"),
     ({"image_major": None}, "The PostgreSQL major version of postgres:17 could not be read"),
 ])
 def test_postgres_problem_refuses(change, start):
@@ -159,7 +162,16 @@ def test_postgres_problem_refuses(change, start):
 @pytest.mark.parametrize("change", [
     {"image_after": "postgres:16.4", "image_major": 16},  # a minor update of the same major
     {"image_before": "postgres:17", "data_major": 17},  # the cluster is 17 already
-    {"data_major": None},  # no local cluster (the database is on another host)
+    {"data_major": None, "volume": ""},  # no local cluster (the database is on another host)
+    {"data_major": None, "image_after": "postgres:16"},  # the image stays: nothing to check
+    {"image_present": False, "check_mode": True},  # --check: the real run pulls it and checks it first
 ])
 def test_postgres_problem_allows(change):
     assert cr.postgres_problem(dict(PG, **change)) == ""
+
+
+def test_the_plan_says_when_the_postgres_image_is_pulled_first():
+    found = cr.plan([], config(), config(), {}, {}, [], "", PREFIX)
+    text = cr.summary(found, False, "", {"image_present": False, "image_after": "postgres:17"})
+    assert text.startswith("The PostgreSQL image postgres:17 is not on the host yet: the run pulls it and checks its "
+                           "major version against the data before anything changes")
