@@ -14,6 +14,9 @@ MB          ?= 0
 LAB         ?= lab
 LAB_PORT_BASE ?= 18080
 PYTEST_ARGS ?=
+# make test: test files run on this many pytest-xdist workers (one file per worker at a time; lab hosts wait
+# on I/O half of the time, so two workers use the two cores).
+TEST_WORKERS ?= 2
 LABPY       = $(PY) lab/lab.py --lab $(LAB)
 INVENTORY   = lab/$(if $(filter lab,$(LAB)),inventory.yml,inventory-$(LAB).yml)
 # ansible-playbook finds this checkout as agenta.fleet through a collections path made of one symlink.
@@ -102,7 +105,7 @@ bench: venv engine images collections
 	$(PY) bench/bench.py $(BENCH_ARGS)
 
 test: venv engine images
-	$(PY) -m pytest -q --durations=15 tests/unit tests/integration $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30 tests/unit tests/integration $(PYTEST_ARGS)
 	@bash tests/lint.sh
 	@bash tests/sanity.sh
 

@@ -331,10 +331,39 @@ def build_real_api(tag: str, info: dict, runtime: str) -> str:
                           LAYOUT=info["layout"])
 
 
+_build_depth = 0
+
+
+@contextlib.contextmanager
+def build_lock():
+    """One builder of lab images and bundles at a time on this machine (test workers run in parallel and may want
+    the same image at once; a second builder waits, then finds it built). Re-entrant within a process."""
+    global _build_depth
+    if _build_depth:
+        _build_depth += 1
+        try:
+            yield
+        finally:
+            _build_depth -= 1
+        return
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "build.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        _build_depth = 1
+        try:
+            yield
+        finally:
+            _build_depth = 0
+
+
 def build_images(real: bool = False) -> dict:
     """Build every lab image that is missing; return their tags. Rebuilds only what changed. The real releases'
     images are built only with real=True."""
-    CACHE.mkdir(parents=True, exist_ok=True)
+    with build_lock():
+        return _build_images(real)
+
+
+def _build_images(real: bool) -> dict:
     images_dir = LAB_DIR / "images"
     base = build_base()
     postgres = build_from("postgres", images_dir / "postgres", base, BASE=base)
@@ -419,10 +448,11 @@ def wait_for(what: str, probe, timeout: float, interval: float = 0.5):
 def build_postgres_next() -> str:
     """The PostgreSQL 17 image of a release that moves PostgreSQL to a new major (built on demand, cached by its
     inputs); tagged agenta-lab/postgres:17 on this engine."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    base = build_base()
-    ref = build_from("postgres", LAB_DIR / "images" / "postgres", base, BASE=base, PG_MAJOR="17", SUITE="trixie")
-    run(["docker", "tag", ref, NEXT_PG_IMAGE])
+    with build_lock():
+        base = build_base()
+        ref = build_from("postgres", LAB_DIR / "images" / "postgres", base, BASE=base, PG_MAJOR="17",
+                         SUITE="trixie")
+        run(["docker", "tag", ref, NEXT_PG_IMAGE])
     return ref
 
 
@@ -658,7 +688,7 @@ def auto_port_base(count: int) -> int:
     """A port base whose next `count` loopback ports are free (random, so labs started at once rarely meet)."""
     rng = random.Random()
     for _ in range(200):
-        base = rng.randrange(20000, 60000)
+        base = rng.randrange(40000, 60000)  # tests draw 20000-40000 (conftest)
         if all(port_free(base + i) for i in range(1, count + 1)):
             return base
     raise LabError("Found no free loopback ports for the lab's APIs; give a --port-base.")
@@ -695,11 +725,14 @@ def up(args) -> None:
             raise LabError(f"Port {h.port} on 127.0.0.1 is taken, so {h.name} cannot publish its API; "
                            f"choose another port base (LAB_PORT_BASE).")
     t0 = time.monotonic()
-    images = build_images(real=bool(release_info(args.release).get("real")))
+    with build_lock():
+        images = build_images(real=bool(release_info(args.release).get("real")))
+        if args.ssh:
+            images["host_ssh"] = build_from("host-ssh", LAB_DIR / "images" / "host-ssh", images["host"],
+                                            HOST=images["host"])
+        bundle = image_bundle(images)
     if args.ssh:
-        images["host_ssh"] = build_from("host-ssh", LAB_DIR / "images" / "host-ssh", images["host"], HOST=images["host"])
         ssh_key(args.lab)
-    bundle = image_bundle(images)
     log(f"images ready ({time.monotonic() - t0:.1f} s); starting {len(hosts)} host(s) at {args.release}")
     run(["docker", "network", "create", "--label", f"{LABEL}=1", "--label", f"{LABEL}.name={args.lab}",
          network_name(args.lab)])

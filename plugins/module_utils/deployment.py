@@ -196,6 +196,31 @@ def index_containers(containers):
     return found
 
 
+def image_tag_of(image):
+    """'registry:5000/repo/name:tag' -> 'tag' ('' without a tag or for a digest reference)."""
+    last = (image or "").split("@", 1)[0].rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else ""
+
+
+def api_image(containers, service, settings, variable):
+    """What the API container runs against what the env file names. The collection moves the API by the env
+    file's tag variable; a tag that was changed and never applied (no `up -d`) means the files describe another
+    deployment than the one that runs, and a backup of them would bring back an image that never ran. Returns
+    {image, tag, variable, env_tag, problem}: problem is a sentence, or None when they agree or either is
+    unknown (no container, no tag in its image, the variable unset)."""
+    container = containers.get(service) or {}
+    image = container.get("image") or ""
+    tag = image_tag_of(image)
+    env_tag = (settings or {}).get(variable)
+    env_tag = env_tag.strip() if isinstance(env_tag, str) else ""
+    problem = None
+    if tag and env_tag and tag != env_tag:
+        problem = ("the %s container %s runs %s, but the env file sets %s=%s, which was never applied (no "
+                   "`docker compose up -d` since), so a backup would keep a file that starts another image than the "
+                   "one that ran" % (service, container.get("name") or service, image, variable, env_tag))
+    return dict(image=image, tag=tag, variable=variable, env_tag=env_tag, problem=problem)
+
+
 def flatten(measured):
     """{database: {tables: {t: n}, versions: {t: rev}}} -> ({"db.t": n}, {"db.t": rev})."""
     rows, versions = {}, {}

@@ -104,6 +104,12 @@ options:
     description: The Compose service of the API; when its container is not running, the health check is asked once.
     type: str
     default: api
+  tag_variable:
+    description:
+      - The env file's variable that names the API image's tag. RV(api_image) compares it with the tag of the
+        image the API container runs.
+    type: str
+    default: AGENTA_API_IMAGE_TAG
   health_retries:
     description: How many times to ask again until the answer is 200.
     type: int
@@ -172,6 +178,31 @@ containers:
   type: dict
   sample: {api: {name: agenta-oss-gh-api-1, state: running, exit_code: 0, image: "agenta-api:v0.113.0",
                  networks: [agenta-oss-gh_default]}}
+api_image:
+  description:
+    - The image the API container (O(api_service)) runs against the tag the env file names (O(tag_variable)).
+  returned: always
+  type: dict
+  contains:
+    image:
+      description: The container's image reference; empty without a container.
+      type: str
+    tag:
+      description: Its tag.
+      type: str
+    variable:
+      description: O(tag_variable).
+      type: str
+    env_tag:
+      description: The variable's value in the env file; empty when it is not set.
+      type: str
+    problem:
+      description:
+        - A sentence (without the host's name) when the two differ (a changed tag that was never applied), else
+          null.
+      type: str
+  sample: {image: "ghcr.io/agenta-ai/agenta-api:v0.44.4", tag: v0.44.4, variable: AGENTA_API_IMAGE_TAG,
+           env_tag: v0.44.4, problem: null}
 oneshots:
   description: Names of running one-shot migration containers of this collection.
   returned: always
@@ -298,7 +329,7 @@ from ansible.module_utils.urls import open_url
 from ansible_collections.agenta.fleet.plugins.module_utils import backup_set, docker_access, run_journal
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import EnvFileError, mask, parse_env_file
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import (
-    DeploymentError, counts_commands, db_login, first_line, flatten, index_containers, nearest_existing_dir,
+    DeploymentError, api_image, counts_commands, db_login, first_line, flatten, index_containers, nearest_existing_dir,
     parse_answers, psql_argv, public_settings, select_databases, server_sql)
 
 
@@ -501,6 +532,7 @@ def main():
             health=dict(type="bool", default=False),
             health_url=dict(type="str", default=""),
             api_service=dict(type="str", default="api"),
+            tag_variable=dict(type="str", default="AGENTA_API_IMAGE_TAG"),
             health_retries=dict(type="int", default=0),
             health_delay=dict(type="int", default=3),
             docker_host=dict(type="str", default=docker_access.DEFAULT_DOCKER_HOST),
@@ -535,7 +567,9 @@ def main():
     login = db_login(env)
     env_out["db_user"] = params["db_user"] or login["user"]
     env_out["has_password"] = bool(params["db_password"] or login["password"])
-    result = dict(changed=False, engine=dict(version=version), containers=containers, oneshots=oneshots, env=env_out)
+    result = dict(changed=False, engine=dict(version=version), containers=containers, oneshots=oneshots, env=env_out,
+                  api_image=api_image(containers, params["api_service"], env_out.get("settings"),
+                                      params["tag_variable"]))
     if params["database"]:
         try:
             result["database"] = read_database(module, client, containers, env)

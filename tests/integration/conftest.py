@@ -29,13 +29,17 @@ import lab as labmod  # noqa: E402  (lab/lab.py: CHAIN_DB, KEY_TABLES, names of 
 
 DB_PASSWORD = labmod.DB_PASSWORD
 _names = itertools.count(1)
+# Lab names of parallel test workers (pytest-xdist gw0, gw1, ...) never meet, even when their pids end alike.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "").replace("gw", "w")
 
 
 def free_port_base(count: int) -> int:
-    """A port base whose next `count` loopback ports are free (random, so parallel test runs rarely meet)."""
+    """A port base whose next `count` loopback ports are free (random, so parallel test runs rarely meet; each
+    test worker draws from its own 5000 ports, below the 40000-60000 that `lab.py --port-base auto` also uses)."""
     rng = random.Random()
+    low = 20000 + 5000 * (int(WORKER[1:]) % 4 if WORKER else 0)
     for _ in range(200):
-        base = rng.randrange(20000, 40000, 20)
+        base = rng.randrange(low, low + 5000, 20)
         if all(labmod.port_free(base + i) for i in range(1, count + 1)):
             return base
     raise RuntimeError("no free loopback ports for a lab")
@@ -143,6 +147,13 @@ class Lab:
         h = host if isinstance(host, LabHost) else self.hosts[host]
         return {f"{db}.{t}": int(self.psql(h, db, f"SELECT count(*) FROM {t}")) for db, t in labmod.KEY_TABLES[h.layout]}
 
+    def table_digests(self, host: LabHost | str) -> dict[str, str]:
+        """md5 of every key table's rows (each row as text, sorted): equal digests mean the same rows, not just as
+        many."""
+        h = host if isinstance(host, LabHost) else self.hosts[host]
+        sql = "SELECT md5(coalesce(string_agg(r::text, E'\\n' ORDER BY r::text), '')) FROM {} r"
+        return {f"{db}.{t}": self.psql(h, db, sql.format(t)) for db, t in labmod.KEY_TABLES[h.layout]}
+
     def compose(self, host: LabHost | str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return self.sh(host, *labmod.compose_args(), *args, check=check)
 
@@ -209,8 +220,8 @@ def lab_factory(collections_root):
 
     def start(release: str, staging: int = 1, production: int = 1, rows: int = 300, shared_db: bool = False,
               ssh: bool = False) -> Lab:
-        lab = Lab(f"t{os.getpid() % 1000}-{next(_names)}", release, staging, production, rows, collections_root,
-                  shared_db, ssh)
+        lab = Lab(f"t{os.getpid() % 1000}{WORKER}-{next(_names)}", release, staging, production, rows,
+                  collections_root, shared_db, ssh)
         started.append(lab)
         return lab.up()
 

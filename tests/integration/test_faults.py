@@ -11,6 +11,9 @@ the run unchanged.
 - The controller dies (SIGKILL of ansible-playbook's whole process group) during the migration: the migration
   finishes alone on the host, the run journal names the dead run, its phase and its backup; the next run refuses
   naming it; with agenta_break_lock it takes over, says what the dead run had done, and completes the upgrade.
+- The API runs another image than the env file names (a changed tag never applied): refused in one sentence.
+- PostgreSQL killed (stays down) or crash-restarted during the migration: the host is restored from the run's
+  backup, the database service started first; revisions, rows and the key tables' contents are as before.
 - The controller dies during a rollback's restore: the journal says how far the restore got, the next rollback
   refuses naming it, and with agenta_break_lock restores the same backup again completely.
 """
@@ -310,6 +313,77 @@ def test_a_second_run_refuses_and_a_dead_controller_leaves_a_way_back(lab, tmp_p
     assert lab.revisions(HOST) == NEW_REVS
     assert lab.row_counts(HOST) == rows_before
     assert (lab.revisions(OTHER), lab.row_counts(OTHER)) == other_before
+
+
+@pytest.mark.parametrize("how", ["killed", "crash-restarted"])
+def test_postgresql_lost_during_the_migration_is_restored(lab, how, tmp_path):
+    """PostgreSQL goes away while the migration runs (v0.44.4 -> v0.44.5, its ALTER TABLE waiting on a session
+    that holds apps): `docker kill` (it stays down: a container stopped by hand is not restarted), or its server
+    process SIGKILLed from the host (a crash: the restart policy brings it back through crash recovery). The
+    migration fails; the host is restored from the run's backup, the database service started first; every
+    revision, row and key table's content is as before, the old image runs, the other host is untouched."""
+    assert lab.revisions(HOST) == NEW_REVS  # where the dead-controller case left it
+    before = (lab.revisions(HOST), lab.row_counts(HOST), lab.table_digests(HOST))
+    other_before = (lab.revisions(OTHER), lab.row_counts(OTHER), lab.table_digests(OTHER))
+    holder, pid = hold_apps_table(lab)
+    log = open(tmp_path / "run.log", "w")
+    run = subprocess.Popen(upgrade_argv(lab, agenta_target_tag="v0.44.5", agenta_report_dir=str(tmp_path)),
+                           env=lab.ansible_env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                           start_new_session=True)
+    try:
+        wait_for(lambda: journal(lab).get("phase") == "migrating" or run.poll() is not None, 240, "the migration")
+        assert run.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+        # The migration's ALTER TABLE is in PostgreSQL, waiting on the holder's lock.
+        wait_for(lambda: lab.psql(HOST, "postgres", "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                                  f"'Lock' AND pid <> {pid}") != "0", 120, "the migration's ALTER TABLE")
+        if how == "killed":
+            lab.sh(HOST, "docker", "kill", PG)
+        else:
+            server = lab.sh(HOST, "docker", "inspect", "-f", "{{.State.Pid}}", PG).stdout.strip()
+            lab.sh(HOST, "kill", "-KILL", server)
+        rc = run.wait(timeout=900)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+        holder.kill()
+        holder.wait()
+        log.close()
+    out = (tmp_path / "run.log").read_text()
+    assert rc != 0, out[-3000:]
+    entry = json.loads(next(tmp_path.glob("upgrade-*.json")).read_text())["hosts"][0]
+    assert entry["host"] == HOST and entry["outcome"] == "failed, restored", entry
+    assert entry["backup"] and entry["backup"] != "-", entry
+    # Everything as before the run, and the database service runs again.
+    assert lab.sh(HOST, "docker", "inspect", "-f", "{{.State.Status}}", PG).stdout.strip() == "running"
+    assert (lab.revisions(HOST), lab.row_counts(HOST), lab.table_digests(HOST)) == before
+    assert lab.sh(HOST, "docker", "inspect", "-f", "{{.State.Status}} {{.Config.Image}}", API).stdout.strip() == (
+        f"running ghcr.io/agenta-ai/agenta-api:{NEW}")
+    assert journal(lab) == {}
+    assert (lab.revisions(OTHER), lab.row_counts(OTHER), lab.table_digests(OTHER)) == other_before
+
+
+def test_an_api_on_another_image_than_the_env_file_names_is_refused(lab, tmp_path):
+    """The env file's tag was changed by hand and never applied: the API still runs v0.44.4 while the file says
+    v0.44.5. A backup would keep a file that starts an image that never ran, so the upgrade refuses in one
+    sentence naming both, before anything changes."""
+    before = state(lab)
+    lab.set_env(HOST, AGENTA_API_IMAGE_TAG="v0.44.5")
+    try:
+        run = lab.playbook(REPO / "playbooks" / "upgrade-agenta.yml", limit=HOST,
+                           extra_vars={"agenta_target_tag": "v0.44.5", "agenta_report_dir": str(tmp_path)})
+        assert run.rc != 0
+        msg = failures(run)[0]
+        assert msg == (f"On {HOST}, the api container {API} runs ghcr.io/agenta-ai/agenta-api:{NEW}, but the env file "
+                       "sets AGENTA_API_IMAGE_TAG=v0.44.5, which was never applied (no `docker compose up -d` since), "
+                       "so a backup would keep a file that starts another image than the one that ran; apply it "
+                       f"(docker compose up -d) or put AGENTA_API_IMAGE_TAG back to {NEW}, then run again. Nothing "
+                       "was changed."), msg
+        entry = json.loads(next(tmp_path.glob("upgrade-*.json")).read_text())["hosts"][0]
+        assert entry["outcome"] == "refused" and msg in entry["message"], entry
+    finally:
+        lab.set_env(HOST, AGENTA_API_IMAGE_TAG=NEW)
+    assert state(lab) == before
+    assert lab.sh(HOST, "docker", "inspect", "-f", "{{.Config.Image}}", API).stdout.strip().endswith(f":{NEW}")
 
 
 def test_an_api_that_waits_on_a_failed_migration_is_upgraded_and_said_so(lab):

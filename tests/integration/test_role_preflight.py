@@ -1,7 +1,7 @@
 """agenta.fleet.preflight on real lab hosts: passes on healthy G1 (v0.43.0) and G3 (v0.104.0) hosts with facts
-that match real psql, and fails early with one sentence (changing nothing) when the api container is stopped,
-the backup disk is too small, a migration holds an advisory lock or is connected, the env file is missing, or
-the Docker SDK for Python is missing.
+that match real psql, and fails early with one sentence (changing nothing) when the api container is stopped or
+missing, the backup disk is too small, a migration holds an advisory lock or is connected, the env file is
+missing, or the Docker SDK for Python is missing.
 """
 
 from __future__ import annotations
@@ -69,16 +69,20 @@ def test_healthy_host_passes_and_records_what_psql_sees(layout, check, request):
     assert snapshot(lab) == before
 
 
-def test_stopped_api_container_fails_early(g1):
-    g1.sh(HOST, "docker", "stop", API)
+@pytest.mark.parametrize("how", ["stopped", "missing"])
+def test_stopped_or_missing_api_container_fails_early(g1, how):
+    g1.sh(HOST, "docker", "stop" if how == "stopped" else "rm", *([] if how == "stopped" else ["-f"]), API)
     try:
         before = snapshot(g1)
         run = apply_role(g1, "preflight", HOST)
-        assert failure(run, HOST) == (f"The api container {API} on {HOST} is exited, not running; start it "
-                                      "(docker compose up -d) and run again.")
+        assert failure(run, HOST) == (
+            f"The api container {API} on {HOST} is exited, not running; start it (docker compose up -d) and run again."
+            if how == "stopped" else
+            f"Compose project agenta-oss-gh has no api container on {HOST}; bring the deployment up (docker compose "
+            "up -d) and run again.")
         assert snapshot(g1) == before
     finally:
-        g1.sh(HOST, "docker", "start", API)
+        g1.compose(HOST, "up", "-d", "--wait")
 
 
 def test_too_little_disk_fails(g1):

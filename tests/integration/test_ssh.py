@@ -136,7 +136,11 @@ def run_with(lab, version: str, playbook: Path, limit: str, **extra):
            "-e", json.dumps(extra)]
     # ansible-core alone (no ansible.posix): the built-in output.
     env = {**lab.ansible_env(), "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env, cwd=REPO)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=420, env=env, cwd=REPO)
+    except subprocess.TimeoutExpired as exc:  # a hung run: show what it printed (stderr last) instead of waiting on
+        text = [x.decode(errors="replace") if isinstance(x, bytes) else (x or "") for x in (exc.stdout, exc.stderr)]
+        return None, f"timed out after {exc.timeout} s\n" + "".join(text)
     return proc.returncode, proc.stdout + proc.stderr
 
 

@@ -132,3 +132,40 @@ def test_flatten():
                                 "a": {"tables": {"alembic_version": 1, "x": 0}, "versions": {"alembic_version": "r1"}}})
     assert rows == {"a.alembic_version": 1, "a.x": 0, "b.t": 1}
     assert versions == {"a.alembic_version": "r1"}
+
+
+@pytest.mark.parametrize("image,tag", [
+    ("ghcr.io/agenta-ai/agenta-api:v0.44.4", "v0.44.4"),
+    ("registry.corp:5000/mirror/agenta-api:v0.44.4", "v0.44.4"),
+    ("registry.corp:5000/mirror/agenta-api", ""),
+    ("agenta-api@sha256:" + "a" * 64, ""),
+    ("", ""),
+])
+def test_image_tag_of(image, tag):
+    assert d.image_tag_of(image) == tag
+
+
+API = {"api": {"name": "agenta-oss-gh-api-1", "image": "ghcr.io/agenta-ai/agenta-api:v0.43.0", "state": "running"}}
+
+
+def test_api_image_agrees_with_the_env_file():
+    got = d.api_image(API, "api", {"AGENTA_API_IMAGE_TAG": "v0.43.0"}, "AGENTA_API_IMAGE_TAG")
+    assert got == {"image": "ghcr.io/agenta-ai/agenta-api:v0.43.0", "tag": "v0.43.0",
+                   "variable": "AGENTA_API_IMAGE_TAG", "env_tag": "v0.43.0", "problem": None}
+
+
+def test_a_tag_that_was_never_applied_is_a_problem_naming_both():
+    got = d.api_image(API, "api", {"AGENTA_API_IMAGE_TAG": "v0.44.4"}, "AGENTA_API_IMAGE_TAG")
+    assert got["problem"] == (
+        "the api container agenta-oss-gh-api-1 runs ghcr.io/agenta-ai/agenta-api:v0.43.0, but the env file sets "
+        "AGENTA_API_IMAGE_TAG=v0.44.4, which was never applied (no `docker compose up -d` since), so a backup "
+        "would keep a file that starts another image than the one that ran")
+
+
+@pytest.mark.parametrize("containers,settings", [
+    ({}, {"AGENTA_API_IMAGE_TAG": "v0.44.4"}),  # no api container
+    (API, {}),  # the variable is not set: the compose file names the image some other way
+    ({"api": {"name": "x", "image": "agenta-api"}}, {"AGENTA_API_IMAGE_TAG": "v0.44.4"}),  # no tag
+])
+def test_api_image_is_not_a_problem_when_either_side_is_unknown(containers, settings):
+    assert d.api_image(containers, "api", settings, "AGENTA_API_IMAGE_TAG")["problem"] is None
