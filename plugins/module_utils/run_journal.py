@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 
 DEFAULT_PATH = "/var/lib/agenta-fleet/run.json"
 LAST_NAME = "last-run.json"
+_NOTE_LOCK = threading.Lock()
 
 
 def now():
@@ -50,7 +52,7 @@ def write(path, journal, exclusive=False):
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         return
-    tmp = "%s.%d.tmp" % (path, os.getpid())
+    tmp = "%s.%d.%d.tmp" % (path, os.getpid(), threading.current_thread().ident or 0)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
@@ -62,6 +64,11 @@ def note(path, run_id, **fields):
     Modules call it at the steps an interrupted run must be traced by (backup written, migration started)."""
     if not path or not run_id:
         return False
+    with _NOTE_LOCK:  # a module's progress thread notes too
+        return _note(path, run_id, fields)
+
+
+def _note(path, run_id, fields):
     journal = read(path)
     if journal.get("run_id") != run_id:
         return False

@@ -93,6 +93,8 @@ options:
     description:
       - The run journal of the host (M(agenta.fleet.run_lock)); when it belongs to O(run_id), the finished
         backup's manifest is recorded in it, so that a run whose controller died names its backup.
+      - While the dump runs, the module notes there every 2 seconds how many bytes it has written; the controller
+        shows them (see the notes).
     type: path
   run_id:
     description: The run whose journal O(run_journal) is.
@@ -112,6 +114,11 @@ attributes:
     platforms: posix
     support: full
     description: Runs on the Docker host, as root.
+notes:
+  - The module runs as an asynchronous job through its action plugin, which prints a line every
+    C(agenta_progress_interval) seconds (a variable of the host or play, default 15) while the backup runs, with
+    the time so far and the bytes written (read from O(run_journal)). C(agenta_progress_interval=0), check mode or
+    a task with its own C(async) run it the ordinary way. The result is the module's own.
 seealso:
   - module: agenta.fleet.database_restore
   - module: agenta.fleet.deployment_info
@@ -187,7 +194,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.agenta.fleet.plugins.module_utils import backup_set, docker_access, run_journal
+from ansible_collections.agenta.fleet.plugins.module_utils import backup_set, docker_access, progress, run_journal
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import (
     DeploymentError, counts_commands, parse_answers, plain_name, select_databases, server_sql)
 from ansible_collections.agenta.fleet.plugins.module_utils.postgres_access import (
@@ -237,7 +244,16 @@ def take(module, server, folder, path, name, names, sizes, image):
     p = module.params
     os.mkdir(path, 0o700)
     source = measure(server, names)
-    dumps = dump_all(server, path, names, p["format"], p["jobs"], p["timeout"])
+    # The controller shows how far the dump got (agenta.fleet.database_backup's action plugin reads the journal).
+    watcher = progress.Watcher(lambda **fields: run_journal.note(p["run_journal"], p["run_id"], **fields), path,
+                               sum(sizes.get(n) or 0 for n in names))
+    if p["run_journal"] and p["run_id"]:
+        watcher.start()
+    try:
+        dumps = dump_all(server, path, names, p["format"], p["jobs"], p["timeout"])
+    finally:
+        if watcher.is_alive():
+            watcher.stop()
     with open(p["env_file"], "rb") as handle:
         backup_set.write_private(os.path.join(path, "env_file"), handle.read())
     keep_compose = bool(p["compose_file"]) and os.path.isfile(p["compose_file"])

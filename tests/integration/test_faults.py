@@ -463,3 +463,27 @@ def test_a_controller_killed_during_a_restore_leaves_a_way_back(lab, tmp_path):
     assert image == f"running ghcr.io/agenta-ai/agenta-api:{manifest['image_tag']}"
     assert journal(lab) == {} and journal(lab, "last-run.json")["took_over_from"]["run_id"] == left["run_id"]
     assert (lab.revisions(OTHER), lab.row_counts(OTHER)) == other_before
+
+
+def test_a_long_backup_shows_signs_of_life(lab, tmp_path):
+    """A backup that takes a while (about 150 MB of rows that do not compress) prints a line every
+    agenta_progress_interval seconds with the time so far and the bytes written, and ends as a backup does."""
+    lab.psql(HOST, "agenta_oss", "CREATE TABLE fleet_progress_filler AS SELECT g, md5(random()::text) || "
+             "md5(random()::text) || md5(random()::text) AS t FROM generate_series(1, 1200000) g")
+    try:
+        run = lab.playbook(REPO / "playbooks" / "backup-agenta.yml", limit=HOST,
+                           extra_vars={"agenta_progress_interval": 1, "agenta_report_dir": str(tmp_path)})
+        assert run.rc == 0, run.stdout[-3000:]
+        lines = [x for x in run.stdout.splitlines() if x.startswith(f"{HOST}: backing up the databases, ")]
+        assert lines, run.stdout[:3000]
+        assert any(" written (the databases are " in x for x in lines), lines
+        # The module's own result came through the job unchanged: the manifest, the verified dumps.
+        name = "Back up every database, check each dump and write the manifest"
+        taken = next(t["hosts"][HOST] for play in run.json["plays"] for t in play["tasks"]
+                     if t["task"]["name"].endswith(name) and HOST in t["hosts"])
+        assert taken["changed"] is True and "ansible_job_id" not in taken, taken
+        manifest = json.loads(lab.sh(HOST, "cat", taken["manifest"]).stdout)
+        assert "agenta_oss" in [d["name"] for d in manifest["databases"]] and manifest["verified"]["list"] is True
+        assert journal(lab) == {}  # the run's lock and its progress notes are gone
+    finally:
+        lab.psql(HOST, "agenta_oss", "DROP TABLE IF EXISTS fleet_progress_filler")

@@ -1,0 +1,66 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The signs of life of a long step: the controller's line, and the module's watcher of the dump folder."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+try:
+    import fleet_collection_path  # noqa: F401  # pylint: disable=unused-import
+except ImportError:  # ansible-test units: the collection is importable already (pytest from a checkout needs it)
+    pass
+
+from ansible_collections.agenta.fleet.plugins.module_utils import progress
+
+
+@pytest.mark.parametrize("size,text", [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (5 << 30, "5.0 GiB")])
+def test_human(size, text):
+    assert progress.human(size) == text
+
+
+@pytest.mark.parametrize("seconds,text", [(0, "0s"), (59.9, "59s"), (95, "1m35s"), (3725, "1h02m"), (-3, "0s")])
+def test_clock(seconds, text):
+    assert progress.clock(seconds) == text
+
+
+def test_line_with_the_time_only_when_the_journal_says_nothing():
+    assert progress.line("staging-1", "backing up the databases", 31, {}) == (
+        "staging-1: backing up the databases, 31s so far")
+    assert progress.line("staging-1", "x", 1, {"progress": None}) == "staging-1: x, 1s so far"
+    assert progress.line("staging-1", "x", 1, {"unreadable": True}) == "staging-1: x, 1s so far"
+
+
+def test_line_with_the_bytes_the_module_noted():
+    journal = {"progress": {"step": "dumping", "bytes": 3 << 20, "of_bytes": 4 << 30}}
+    assert progress.line("staging-1", "backing up the databases", 95, journal) == (
+        "staging-1: backing up the databases, 1m35s so far, 3.0 MiB written (the databases are 4.0 GiB on the "
+        "server)")
+
+
+def test_the_watcher_notes_the_bytes_and_clears_them_at_the_end(tmp_path):
+    notes = []
+    (tmp_path / "a.dump").write_bytes(b"x" * 1000)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b").write_bytes(b"y" * 24)
+    watcher = progress.Watcher(lambda **fields: notes.append(fields), str(tmp_path), 5000, every=0.05)
+    watcher.start()
+    deadline = time.monotonic() + 5
+    while not notes and time.monotonic() < deadline:
+        time.sleep(0.02)
+    watcher.stop()
+    assert notes[0] == {"progress": {"step": "dumping", "bytes": 1024, "of_bytes": 5000}}
+    assert notes[-1] == {"progress": None}
+    assert not watcher.is_alive()
+
+
+def test_the_watcher_survives_a_note_that_fails(tmp_path):
+    def note(**_fields):
+        raise OSError("disk full")
+    watcher = progress.Watcher(note, str(tmp_path / "gone"), 0, every=0.01)
+    watcher.start()
+    time.sleep(0.1)
+    watcher.stop()
+    assert not watcher.is_alive()
