@@ -14,7 +14,7 @@ import re
 import shutil
 import stat
 
-from ansible_collections.agenta.fleet.plugins.module_utils.deployment import DeploymentError
+from ansible_collections.agenta.fleet.plugins.module_utils.deployment import DeploymentError, image_tag_of
 
 TOOL = "agenta.fleet.backup"
 MANIFEST_VERSION = 1
@@ -133,9 +133,8 @@ def point_latest(backup_dir, name):
 
 
 def image_tag(image):
-    """'repo/name:tag' -> 'tag' ('' without a tag; a registry port is not a tag)."""
-    last = (image or "").rsplit("/", 1)[-1]
-    return last.rsplit(":", 1)[1] if ":" in last else ""
+    """'repo/name:tag' -> 'tag' ('' without a tag or for a digest; a registry port is not a tag)."""
+    return image_tag_of(image)
 
 
 def dump_entry(name, fmt, sums, sizes, database_size, measured):
