@@ -2,117 +2,14 @@
 # Copyright: (c) 2026, agenta.fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Action plugin of agenta.fleet.database_backup: runs the module on the host as an asynchronous job and, while
-it dumps, shows a line every agenta_progress_interval seconds (default 15) with the time so far and the bytes
-written (which the module notes in the host's run journal). agenta_progress_interval=0, check mode, or a task with
-its own `async` run the module the ordinary way. The module's result is returned unchanged."""
+"""Action plugin of agenta.fleet.database_backup: the module runs on the host as an asynchronous job, and every
+agenta_progress_interval seconds (default 15) the controller shows the time so far and the bytes written (the
+module notes them every 2 s) (see plugin_utils/progress_action.py)."""
 
 from __future__ import annotations
 
-import base64
-import json
-import time
-
-from ansible.plugins.action import ActionBase
-from ansible.utils.display import Display
-
-from ansible_collections.agenta.fleet.plugins.module_utils import progress
-
-display = Display()
-
-# Keys the asynchronous wrapper and async_status add to a module's result.
-ASYNC_KEYS = ("ansible_job_id", "started", "finished", "results_file")
-JOB_LIMIT = 7 * 24 * 3600  # the module's own timeouts end it long before this
+from ansible_collections.agenta.fleet.plugins.plugin_utils.progress_action import ProgressAction
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _supports_async = True
+class ActionModule(ProgressAction):
     STEP = "backing up the databases"
-
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        task_vars = task_vars or {}
-        try:
-            interval = float(task_vars.get("agenta_progress_interval", progress.DEFAULT_INTERVAL))
-        except (TypeError, ValueError):
-            interval = progress.DEFAULT_INTERVAL
-        if interval <= 0 or self._task.check_mode or self._task.async_val or self._connection.has_native_async:
-            # As ansible.builtin's normal action does (a task with its own `async` is polled by Ansible).
-            wrap = bool(self._task.async_val) and not self._connection.has_native_async
-            result.update(self._execute_module(task_vars=task_vars, wrap_async=wrap))
-            if not wrap:
-                self._remove_tmp_path(self._connection._shell.tmpdir)
-            return result
-
-        host = task_vars.get("inventory_hostname", "host")
-        journal_path = self._task.args.get("run_journal")
-        self._task.async_val = JOB_LIMIT
-        try:
-            started = self._execute_module(task_vars=task_vars, wrap_async=True)
-        finally:
-            self._task.async_val = 0
-        jid = started.get("ansible_job_id")
-        if not jid or started.get("failed"):
-            started.pop("changed", None)
-            result.update(started)
-            self._remove_tmp_path(self._connection._shell.tmpdir)
-            return result
-        # The job's temporary folder belongs to the job now (it removes it); every poll makes its own.
-        self._connection._shell.tmpdir = None
-        async_dir = self._remote_expand_user(self.get_shell_option("async_dir", default="~/.ansible_async"))
-        begin = time.monotonic()
-        next_line = begin + interval
-        status, polls = {}, 0
-        while True:
-            # Short waits first (most backups take seconds), then one poll every few seconds.
-            time.sleep(min(progress.POLL_WAITS[min(polls, len(progress.POLL_WAITS) - 1)], interval))
-            polls += 1
-            if time.monotonic() - begin > JOB_LIMIT:
-                result.update(failed=True, msg="The backup job %s on %s did not finish within %d s." % (
-                    jid, host, JOB_LIMIT))
-                return result
-            try:
-                status = self._module("ansible.legacy.async_status", {"jid": jid, "_async_dir": async_dir},
-                                      task_vars)
-            except Exception as exc:  # pylint: disable=broad-except  # a blip of the connection: ask again
-                display.vvvv("Polling %s failed (%s); asking again." % (jid, exc))
-                self._connection.reset()
-                continue
-            # Right after the start the job file may not be there yet (async_status then says finished and failed).
-            if status.get("msg") == "could not find job" and time.monotonic() - begin < 30:
-                continue
-            if status.get("finished") or status.get("failed"):
-                break
-            if time.monotonic() >= next_line:
-                next_line += interval
-                display.display(progress.line(host, self.STEP, time.monotonic() - begin,
-                                              self._journal(journal_path, task_vars)))
-        try:
-            self._module("ansible.legacy.async_status", {"jid": jid, "mode": "cleanup", "_async_dir": async_dir},
-                         task_vars)
-        except Exception as exc:  # pylint: disable=broad-except  # the job's file stays; the result is what counts
-            display.vvvv("Could not remove the job file of %s (%s)." % (jid, exc))
-        for key in ASYNC_KEYS:
-            status.pop(key, None)
-        if status.get("failed") and "data" in status:  # the module died: what it printed, as a plain run shows it
-            status["module_stdout"] = status.pop("data")
-            status["module_stderr"] = status.pop("stderr", "")
-        result.update(status)
-        return result
-
-    def _module(self, name, args, task_vars):
-        answer = self._execute_module(module_name=name, module_args=args, task_vars=task_vars)
-        self._remove_tmp_path(self._connection._shell.tmpdir)
-        self._connection._shell.tmpdir = None
-        return answer
-
-    def _journal(self, path, task_vars):
-        """The host's run journal, {} when it cannot be read (progress lines then show the time only)."""
-        if not path:
-            return {}
-        try:
-            answer = self._module("ansible.legacy.slurp", {"src": path}, task_vars)
-            return json.loads(base64.b64decode(answer.get("content") or b"").decode("utf-8"))
-        except Exception:  # pylint: disable=broad-except  # a sign of life must not fail the backup
-            return {}

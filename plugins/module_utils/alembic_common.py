@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.agenta.fleet.plugins.module_utils.alembic_driver import MARKER
+from ansible_collections.agenta.fleet.plugins.module_utils.alembic_driver import MARKER, PROGRESS
 
 # Agenta's runner order: legacy core, core_oss, (core_ee), legacy tracing, tracing_oss, (tracing_ee).
 # 'oss' is the single G1 tree.
@@ -197,6 +197,26 @@ def parse_driver_output(stdout):
             except ValueError:
                 continue
     return found
+
+
+def split_progress(stderr):
+    """The driver's stderr -> (its other lines, the last progress dict or None). The driver writes a PROGRESS
+    line at the start of each chain and after each revision ({"chain", "applied", "of"})."""
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode("utf-8", "replace")
+    rest, last = [], None
+    for line in (stderr or "").splitlines(True):
+        pos = line.find(PROGRESS)
+        if pos < 0:
+            rest.append(line)
+            continue
+        try:
+            found = json.loads(line[pos + len(PROGRESS):])
+        except ValueError:
+            continue
+        if isinstance(found, dict):
+            last = found
+    return "".join(rest), last
 
 
 def last_line(text):

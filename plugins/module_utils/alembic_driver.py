@@ -16,6 +16,7 @@ from __future__ import annotations
 
 MARKER = "AGENTA_FLEET_ALEMBIC_RESULT:"
 SPEC_ENV = "AGENTA_FLEET_ALEMBIC_SPEC"
+PROGRESS = "AGENTA_FLEET_ALEMBIC_PROGRESS:"
 
 DRIVER = r'''
 import ast
@@ -30,6 +31,7 @@ import time
 
 MARKER = "AGENTA_FLEET_ALEMBIC_RESULT:"
 SPEC_ENV = "AGENTA_FLEET_ALEMBIC_SPEC"
+PROGRESS = "AGENTA_FLEET_ALEMBIC_PROGRESS:"
 OSS_DIR = "/app/oss/databases/postgres/migrations"
 EE_DIR = "/app/ee/databases/postgres/migrations"
 PARK = "park00000000"
@@ -48,6 +50,15 @@ URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]+)(@)")
 
 class Refusal(Exception):
     """One clear sentence; nothing was changed."""
+
+
+def say_progress(chain, done, of):
+    """One line on the real stderr while a chain runs (the watcher on the host reads it): a sign of life."""
+    try:
+        sys.__stderr__.write(PROGRESS + json.dumps({"chain": chain, "applied": done, "of": of}) + "\n")
+        sys.__stderr__.flush()
+    except Exception:
+        pass
 
 
 def mask(text, env=None):
@@ -1122,6 +1133,7 @@ class Run(object):
         def on_apply(ctx=None, step=None, heads=None, run_args=None, **_kw):
             revision = step.up_revision_id if step is not None else None
             applied_steps.append(revision)
+            say_progress(running[0].name, len(applied_steps), len(running[0].pending))
             if self.listings is not None and getattr(ctx, "connection", None) is not None:
                 try:
                     self.listings[running[0].db].append((revision, list_tables(ctx.connection)))
@@ -1141,6 +1153,7 @@ class Run(object):
                     continue
                 del applied_steps[:]
                 running[0] = chain
+                say_progress(chain.name, 0, len(chain.pending))
                 buf = io.StringIO()
                 chain.config.stdout = buf
                 handler = logging.StreamHandler(buf)

@@ -12,7 +12,8 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import (
-    DEFAULT_CONTAINER, EnvFileError, MIGRATIONS_DIR, last_line, mask, parse_driver_output, parse_env_file)
+    DEFAULT_CONTAINER, EnvFileError, MIGRATIONS_DIR, last_line, mask, parse_driver_output, parse_env_file,
+    split_progress)
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_driver import DRIVER, SPEC_ENV
 
 
@@ -49,8 +50,23 @@ def require_docker(module):
                          exception=docker_access.DOCKER_IMPORT_ERROR)
 
 
-def run_driver(params, spec):
-    """Run the driver once (exec or one-shot). Return (result dict, where)."""
+def progress_watch(note):
+    """A run_oneshot watch that notes the driver's last progress line (chain, revisions applied of pending) in the
+    run journal through note(**fields), only when it changed."""
+    seen = [None]
+
+    def watch(container):
+        _rest, last = split_progress(container.logs(stdout=False, stderr=True, tail=20))
+        if last is not None and last != seen[0]:
+            seen[0] = last
+            note(progress=dict(step="migrating", chain=last.get("chain"), applied=last.get("applied"),
+                               of=last.get("of")))
+    return watch
+
+
+def run_driver(params, spec, note=None):
+    """Run the driver once (exec or one-shot). Return (result dict, where). note(**fields), when given, notes the
+    one-shot's progress in the run journal while it runs."""
     client = docker_access.connect(params.get("docker_host"), params.get("timeout") or 600)
     try:
         extra_env = dict((str(k), "" if v is None else str(v)) for k, v in (params.get("env") or {}).items())
@@ -82,7 +98,8 @@ def run_driver(params, spec):
             code, out, err = docker_access.run_oneshot(
                 client, params["image"], argv, environment=env, network=network, workdir=MIGRATIONS_DIR,
                 timeout=params.get("timeout") or 600,
-                timeout_setting="the timeout (agenta_migrate_timeout in the playbooks, default 1800)")
+                timeout_setting="the timeout (agenta_migrate_timeout in the playbooks, default 1800)",
+                watch=progress_watch(note) if note is not None else None)
             where = "a one-shot container of %s on network %s" % (params["image"], network)
             secrets = env
         else:
@@ -99,6 +116,7 @@ def run_driver(params, spec):
             client.close()
         except Exception:
             pass
+    err = split_progress(err)[0]
     result = parse_driver_output(out)
     if result is None:
         reason = mask(last_line(err) or last_line(out) or "no output", secrets)

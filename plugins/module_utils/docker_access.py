@@ -6,6 +6,7 @@ one-shot container. Commands are argv lists only; nothing goes through a shell."
 
 from __future__ import annotations
 
+import threading
 import traceback
 import uuid
 
@@ -105,13 +106,42 @@ def timed_out(exc):
     return "timed out" in _reason(exc).lower() or type(exc).__name__ in ("ReadTimeout", "ReadTimeoutError")
 
 
+WATCH_FIRST, WATCH_EVERY = 0.3, 1.0  # seconds before the first call of run_oneshot's watch, and between two
+
+
+class _Watch(threading.Thread):
+    """Calls watch(container) WATCH_FIRST seconds after the start, then every WATCH_EVERY seconds until stopped;
+    never raises into the caller."""
+
+    def __init__(self, container, watch):
+        super(_Watch, self).__init__()
+        self.daemon = True
+        self.container, self.watch = container, watch
+        self.stopped = threading.Event()
+        self.start()
+
+    def run(self):
+        wait = WATCH_FIRST
+        while not self.stopped.wait(wait):
+            wait = WATCH_EVERY
+            try:
+                self.watch(self.container)
+            except Exception:  # pylint: disable=broad-except  # a sign of life must not break the step
+                pass
+
+    def stop(self):
+        self.stopped.set()
+        self.join(10)
+
+
 def run_oneshot(client, image, argv, environment=None, network=None, workdir=None, timeout=600, volumes=None,
                 purpose="the migration", name_prefix="agenta-fleet-alembic", labels=None,
-                timeout_setting="the module's timeout"):
+                timeout_setting="the module's timeout", watch=None):
     """Run argv in a new container of image, wait for it, remove it. Return (code, stdout, stderr).
     environment is set through the API (never an argument); volumes as the SDK takes them
     ({host path: {"bind": path, "mode": "ro"}}). A container that runs longer than timeout is removed, and the
-    error names timeout_setting, the setting to raise."""
+    error names timeout_setting, the setting to raise. watch(container), when given, is called every
+    WATCH_EVERY seconds while the container runs (signs of life; its errors are ignored)."""
     try:
         client.images.get(image)
     except docker_errors.ImageNotFound:
@@ -135,7 +165,12 @@ def run_oneshot(client, image, argv, environment=None, network=None, workdir=Non
                 labels=labels if labels is not None else {ONESHOT_LABEL: "oneshot"}, volumes=volumes or None,
                 detach=True)
             container.start()
-            status = container.wait(timeout=timeout)
+            watcher = _Watch(container, watch) if watch is not None else None
+            try:
+                status = container.wait(timeout=timeout)
+            finally:
+                if watcher is not None:
+                    watcher.stop()
             code = status.get("StatusCode") if isinstance(status, dict) else status
             out = container.logs(stdout=True, stderr=False)
             err = container.logs(stdout=False, stderr=True)

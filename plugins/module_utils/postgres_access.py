@@ -56,13 +56,14 @@ class Server(object):
             raise DeploymentError(self.hide(first_line(err.decode("utf-8", "replace"))))
         return out.decode("utf-8", "replace")
 
-    def client_run(self, argv, volumes=None, network=None, timeout=3600, purpose="pg_dump"):
+    def client_run(self, argv, volumes=None, network=None, timeout=3600, purpose="pg_dump", watch=None):
         """argv in a one-shot container of the postgres image on the deployment's network (or `network`), with the
-        login in its environment. Returns (exit code, stdout text, stderr text)."""
+        login in its environment. Returns (exit code, stdout text, stderr text). watch: see run_oneshot."""
         env = {"PGPASSWORD": self.password, "PGHOST": self.name, "PGUSER": self.user, "PGCONNECT_TIMEOUT": "10"}
         code, out, err = docker_access.run_oneshot(
             self.client, self.image, argv, environment=env, network=network or self.network, timeout=timeout,
-            volumes=volumes, purpose=purpose, name_prefix=CLIENT_PREFIX, labels={CLIENT_LABEL: "oneshot"})
+            volumes=volumes, purpose=purpose, name_prefix=CLIENT_PREFIX, labels={CLIENT_LABEL: "oneshot"},
+            watch=watch)
         return code, self.hide(out.decode("utf-8", "replace")), self.hide(err.decode("utf-8", "replace"))
 
 
@@ -132,6 +133,7 @@ RESTORE_SCRIPT = r"""jobs=$1; shift
 while [ $# -ge 4 ]; do
   db=$1; into=$2; file=$3; fmt=$4; shift 4
   t0=$(date +%s)
+  echo "agenta.fleet:restoring:$db:$into"
   psql -d postgres -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$into\" WITH (FORCE)" \
     -c "CREATE DATABASE \"$into\"" || { echo "agenta.fleet:fail:$db:create"; exit 3; }
   if [ "$fmt" = directory ]; then j="-j $jobs"; else j=""; fi
@@ -168,15 +170,35 @@ def dump_all(server, dest, names, fmt, jobs, timeout):
     return dumps
 
 
-def restore_all(server, source, items, jobs, timeout):
+def restore_progress(stdout, total):
+    """The restore script's output so far -> {step, restored, of, database} (the database it is on, or None)."""
+    if isinstance(stdout, bytes):
+        stdout = stdout.decode("utf-8", "replace")
+    restored = _marks(stdout, "restored")
+    started = _marks(stdout, "restoring")
+    current = started[-1][0] if len(started) > len(restored) else None
+    return dict(step="restoring", restored=len(restored), of=total, database=current)
+
+
+def restore_all(server, source, items, jobs, timeout, note=None):
     """items = [{name, into, file, format}] restored from the backup folder source; -> [{name, into, seconds}].
-    Raises DeploymentError naming the database and the tool's first line."""
+    Raises DeploymentError naming the database and the tool's first line. note(**fields), when given, notes
+    how many databases are restored so far in the run journal while it runs."""
     argv = ["sh", "-c", RESTORE_SCRIPT, "agenta-restore", str(jobs)]
     for item in items:
         argv += [plain_name(item["name"], "database"), plain_name(item["into"], "database"),
                  item["file"].lstrip("/"), item["format"]]
+    watch = None
+    if note is not None:
+        seen = [None]
+
+        def watch(container):
+            now = restore_progress(container.logs(stdout=True, stderr=False), len(items))
+            if now != seen[0]:
+                seen[0] = now
+                note(progress=now)
     code, out, err = server.client_run(argv, volumes={source: {"bind": "/backup", "mode": "ro"}}, timeout=timeout,
-                                       purpose="pg_restore")
+                                       purpose="pg_restore", watch=watch)
     if code != 0:
         failed = (_marks(out, "fail") or [["?", "pg_restore"]])[0]
         if failed[1] == "create":

@@ -47,12 +47,30 @@ def clock(seconds):
     return "%dh%02dm" % (hours, rest // 60)
 
 
+def _count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def line(host, step, elapsed, journal):
-    """The controller's line for one poll: '<host>: <step>, 1m35s so far[, 120.0 MiB written (of the databases'
-    4.0 GiB on the server)]'. journal: the host's run journal as read, or {}."""
+    """The controller's line for one poll: '<host>: <step>, 1m35s so far' and what the module noted in the run
+    journal's `progress`: bytes written by a dump (', 120.0 MiB written (the databases are 4.0 GiB on the server)'),
+    revisions applied by a migration (', chain core: 3 of 12 revisions applied') or databases restored
+    (', 1 of 2 databases restored, now agenta_oss_core'). journal: the host's run journal as read, or {}."""
     text = "%s: %s, %s so far" % (host, step, clock(elapsed))
     progress = (journal or {}).get("progress") if isinstance(journal, dict) else None
-    if isinstance(progress, dict) and isinstance(progress.get("bytes"), int):
+    if not isinstance(progress, dict):
+        return text
+    if progress.get("step") == "migrating" and _count(progress.get("applied")) and _count(progress.get("of")):
+        text += ", chain %s: %d of %d revision%s applied" % (
+            progress.get("chain") or "?", progress["applied"], progress["of"], "" if progress["of"] == 1 else "s")
+        return text
+    if progress.get("step") == "restoring" and _count(progress.get("restored")) and _count(progress.get("of")):
+        text += ", %d of %d database%s restored" % (progress["restored"], progress["of"],
+                                                    "" if progress["of"] == 1 else "s")
+        if progress.get("database"):
+            text += ", now %s" % progress["database"]
+        return text
+    if isinstance(progress.get("bytes"), int):
         text += ", %s written" % human(progress["bytes"])
         if isinstance(progress.get("of_bytes"), int) and progress["of_bytes"] > 0:
             text += " (the databases are %s on the server)" % human(progress["of_bytes"])

@@ -113,6 +113,8 @@ options:
       - The run journal of the host (M(agenta.fleet.run_lock)); when it belongs to O(run_id), the module records
         in it that the migration started (with the image) and how it ended, so that a run whose controller died
         leaves a trace.
+      - While a one-shot container migrates (O(image)), the module notes there the chain it is on and how many of
+        its pending revisions are applied; the controller shows them (see the notes).
     type: path
   run_id:
     description: The run whose journal O(run_journal) is.
@@ -133,6 +135,12 @@ attributes:
     platforms: posix
     support: full
     description: Runs on the Docker host; Alembic runs inside a container.
+notes:
+  - The module runs as an asynchronous job through its action plugin, which prints a line every
+    C(agenta_progress_interval) seconds (a variable of the host or play, default 15) while the migration runs, with
+    the time so far and, for a one-shot container, the chain and its revisions applied so far (read from
+    O(run_journal)). C(agenta_progress_interval=0), check mode or a task with its own C(async) run it the ordinary
+    way. The result is the module's own.
 seealso:
   - module: agenta.fleet.alembic_migration_info
 """
@@ -412,18 +420,22 @@ def main():
     journal = None if module.check_mode else params["run_journal"]
     run_journal.note(journal, params["run_id"], phase="migrating",
                      migration="%s with %s" % (action, params.get("image") or params.get("container") or "?"))
+    note = None
+    if journal and params["run_id"]:
+        def note(**fields):
+            run_journal.note(journal, params["run_id"], **fields)
     try:
-        result = run_driver(params, spec)
+        result = run_driver(params, spec, note=note)
     except docker_access.DockerAccessError as exc:
-        run_journal.note(journal, params["run_id"], phase="migration failed", error=str(exc))
+        run_journal.note(journal, params["run_id"], phase="migration failed", error=str(exc), progress=None)
         module.fail_json(msg=str(exc), changed=False, chains=[])
     except RunError as exc:
-        run_journal.note(journal, params["run_id"], phase="migration failed", error=exc.msg)
+        run_journal.note(journal, params["run_id"], phase="migration failed", error=exc.msg, progress=None)
         module.fail_json(msg=exc.msg, changed=False, chains=[], **exc.extra)
     if result.get("error"):
-        run_journal.note(journal, params["run_id"], phase="migration failed", error=result["error"])
+        run_journal.note(journal, params["run_id"], phase="migration failed", error=result["error"], progress=None)
     else:
-        run_journal.note(journal, params["run_id"], phase="migrated")
+        run_journal.note(journal, params["run_id"], phase="migrated", progress=None)
 
     chains = result.get("chains") or []
     verbose = module._verbosity >= 1

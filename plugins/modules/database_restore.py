@@ -55,6 +55,8 @@ options:
       - The run journal of the host (M(agenta.fleet.run_lock)); when it belongs to O(run_id), the restore records
         in it when the databases start being replaced and when they are, so that a run whose controller died
         says how far its restore got.
+      - While it restores, the module notes there how many databases are restored and which one it is on; the
+        controller shows them (see the notes).
     type: path
   run_id:
     description: The run whose journal O(run_journal) is.
@@ -74,6 +76,11 @@ attributes:
     platforms: posix
     support: full
     description: Runs on the Docker host.
+notes:
+  - The module runs as an asynchronous job through its action plugin, which prints a line every
+    C(agenta_progress_interval) seconds (a variable of the host or play, default 15) while the restore runs, with
+    the time so far and the databases restored so far (read from O(run_journal)). C(agenta_progress_interval=0),
+    check mode or a task with its own C(async) run it the ordinary way. The result is the module's own.
 seealso:
   - module: agenta.fleet.database_backup
 """
@@ -155,7 +162,11 @@ def main():
         server = open_server(p)
         if items:
             run_journal.note(p["run_journal"], p["run_id"], phase="restoring databases", restoring=p["source"])
-            out["restored"] = restore_all(server, p["source"], items, p["jobs"], p["timeout"])
+            note = None
+            if p["run_journal"] and p["run_id"]:
+                def note(**fields):
+                    run_journal.note(p["run_journal"], p["run_id"], **fields)
+            out["restored"] = restore_all(server, p["source"], items, p["jobs"], p["timeout"], note=note)
         for name in drops:
             try:
                 server.psql(["DROP DATABASE IF EXISTS %s WITH (FORCE)" % ident(name)])
@@ -163,9 +174,10 @@ def main():
                 module.fail_json(msg="Dropping database %s failed: %s." % (name, exc), **out)
             out["dropped"].append(name)
     except (DeploymentError, docker_access.DockerAccessError) as exc:
+        run_journal.note(p["run_journal"], p["run_id"], progress=None)
         module.fail_json(msg=str(exc), **out)
     if items:
-        run_journal.note(p["run_journal"], p["run_id"], phase="databases restored")
+        run_journal.note(p["run_journal"], p["run_id"], phase="databases restored", progress=None)
     module.exit_json(**out)
 
 

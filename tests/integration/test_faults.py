@@ -16,6 +16,8 @@ the run unchanged.
   backup, the database service started first; revisions, rows and the key tables' contents are as before.
 - The controller dies during a rollback's restore: the journal says how far the restore got, the next rollback
   refuses naming it, and with agenta_break_lock restores the same backup again completely.
+- Signs of life: a migration waiting on a lock, a backup and a restore of ~150 MB print a line every
+  agenta_progress_interval seconds with the time so far and how far the step got.
 """
 from __future__ import annotations
 
@@ -327,7 +329,8 @@ def test_postgresql_lost_during_the_migration_is_restored(lab, how, tmp_path):
     other_before = (lab.revisions(OTHER), lab.row_counts(OTHER), lab.table_digests(OTHER))
     holder, pid = hold_apps_table(lab)
     log = open(tmp_path / "run.log", "w")
-    run = subprocess.Popen(upgrade_argv(lab, agenta_target_tag="v0.44.5", agenta_report_dir=str(tmp_path)),
+    run = subprocess.Popen(upgrade_argv(lab, agenta_target_tag="v0.44.5", agenta_report_dir=str(tmp_path),
+                                        agenta_progress_interval=1),
                            env=lab.ansible_env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                            start_new_session=True)
     try:
@@ -336,6 +339,11 @@ def test_postgresql_lost_during_the_migration_is_restored(lab, how, tmp_path):
         # The migration's ALTER TABLE is in PostgreSQL, waiting on the holder's lock.
         wait_for(lambda: lab.psql(HOST, "postgres", "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
                                   f"'Lock' AND pid <> {pid}") != "0", 120, "the migration's ALTER TABLE")
+        # Signs of life while it waits: the time so far and the chain's progress (the driver's line, noted in the
+        # run journal by the module, shown by its action plugin every agenta_progress_interval seconds).
+        waiting = f"{HOST}: migrating, "
+        wait_for(lambda: any(x.startswith(waiting) and x.endswith(" so far, chain oss: 0 of 1 revision applied")
+                             for x in (tmp_path / "run.log").read_text().splitlines()), 60, "a sign of life")
         if how == "killed":
             lab.sh(HOST, "docker", "kill", PG)
         else:
@@ -485,5 +493,17 @@ def test_a_long_backup_shows_signs_of_life(lab, tmp_path):
         manifest = json.loads(lab.sh(HOST, "cat", taken["manifest"]).stdout)
         assert "agenta_oss" in [d["name"] for d in manifest["databases"]] and manifest["verified"]["list"] is True
         assert journal(lab) == {}  # the run's lock and its progress notes are gone
+
+        # Its restore (a rollback to this very backup) shows the same signs of life, then every row is back.
+        rows = lab.row_counts(HOST)
+        # (Its pg_restore takes a second or two here: a line every half second.)
+        back = lab.playbook(REPO / "playbooks" / "rollback-agenta.yml", limit=HOST,
+                            extra_vars={"agenta_progress_interval": 0.5, "agenta_report_dir": str(tmp_path)})
+        assert back.rc == 0, back.stdout[-3000:]
+        lines = [x for x in back.stdout.splitlines() if x.startswith(f"{HOST}: restoring the databases, ")]
+        assert any(" databases restored, now agenta_oss" in x for x in lines), lines or back.stdout[:3000]
+        assert lab.row_counts(HOST) == rows
+        assert lab.psql(HOST, "agenta_oss", "SELECT count(*) FROM fleet_progress_filler") == "1200000"
+        assert journal(lab) == {}
     finally:
         lab.psql(HOST, "agenta_oss", "DROP TABLE IF EXISTS fleet_progress_filler")

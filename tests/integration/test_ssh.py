@@ -4,8 +4,8 @@ The Molecule scenario `rollback` upgrades and rolls back over SSH; this module c
 connection shows: a host whose SSH is down is refused before anything changes, and a host lost in the middle of
 the rollout (after its pre-checks, while the canary batch runs) ends the run with the report naming it
 "in progress", the canary upgraded and the lost host untouched; the next run finishes it. Then the ansible-core
-matrix on the same lab: the oldest supported release (2.19.0, meta/runtime.yml) rolls back and upgrades, and an
-older one (2.16) is refused in one sentence.
+matrix on the same lab: the oldest supported release (2.19.4, meta/runtime.yml) rolls back and upgrades, and
+older ones (2.16, and 2.19.0, which can hang between two plays) are refused in one sentence.
 Nothing is mocked: real sshd, sudo, dockerd, PostgreSQL and ansible-playbook.
 """
 from __future__ import annotations
@@ -117,8 +117,9 @@ def test_a_host_lost_in_the_middle_of_the_rollout_is_named_and_left_as_it_was(la
 
 
 # ------------------------------------------------------------------------- the ansible-core versions
-FLOOR = "2.19.0"  # meta/runtime.yml requires_ansible; the newest 2.19.x (requirements-test.txt) runs every test
-TOO_OLD = "2.16.19"  # the newest 2.16: before data tagging, refused by the playbooks
+FLOOR = "2.19.4"  # meta/runtime.yml requires_ansible; the newest 2.19.x (requirements-test.txt) runs every test
+# Refused by the playbooks: the newest 2.16 (before data tagging), and 2.19.0 (can hang between two plays).
+TOO_OLD = ["2.16.19", "2.19.0"]
 
 
 def ansible_core(version: str) -> Path:
@@ -150,21 +151,22 @@ def test_requires_ansible_is_the_floor_that_is_tested():
 
 
 def test_the_oldest_supported_ansible_core_rolls_back_and_upgrades(lab, tmp_path):
-    """With ansible-core 2.19.0: staging-1 (upgraded by the tests above) is rolled back, then upgraded again."""
+    """With ansible-core 2.19.4: staging-1 (upgraded by the tests above) is rolled back, then upgraded again."""
     rc, out = run_with(lab, FLOOR, REPO / "playbooks" / "rollback-agenta.yml", "staging-1",
                        agenta_report_dir=str(tmp_path))
     assert rc == 0, out[-3000:]
-    assert "needs ansible-core 2.19 or later" not in out
+    assert "needs ansible-core 2.19.4 or later" not in out
     assert image_tag(lab, "staging-1") == OLD and lab.revisions("staging-1") == lab.old_revisions
     rc, out = run_with(lab, FLOOR, UPGRADE, "staging-1", agenta_target_tag=NEW, agenta_report_dir=str(tmp_path))
     assert rc == 0, out[-3000:]
     assert image_tag(lab, "staging-1") == NEW and lab.revisions("staging-1") == lab.revisions("production-1")
 
 
-def test_an_ansible_core_below_the_floor_is_refused_in_one_sentence(lab, tmp_path):
+@pytest.mark.parametrize("version", TOO_OLD)
+def test_an_ansible_core_below_the_floor_is_refused_in_one_sentence(lab, version, tmp_path):
     before = lab.revisions("staging-1")
-    rc, out = run_with(lab, TOO_OLD, UPGRADE, "staging-1", agenta_target_tag=OLD, agenta_report_dir=str(tmp_path))
+    rc, out = run_with(lab, version, UPGRADE, "staging-1", agenta_target_tag=OLD, agenta_report_dir=str(tmp_path))
     assert rc != 0
-    assert (f"agenta.fleet needs ansible-core 2.19 or later on the controller, and this is ansible-core {TOO_OLD}; "
+    assert (f"agenta.fleet needs ansible-core 2.19.4 or later on the controller, and this is ansible-core {version}; "
             "install a newer one") in out
     assert lab.revisions("staging-1") == before

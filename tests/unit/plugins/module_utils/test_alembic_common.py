@@ -13,7 +13,7 @@ except ImportError:  # ansible-test units: the collection is importable already 
     pass
 
 from ansible_collections.agenta.fleet.plugins.module_utils import alembic_common as common
-from ansible_collections.agenta.fleet.plugins.module_utils.alembic_driver import MARKER
+from ansible_collections.agenta.fleet.plugins.module_utils.alembic_driver import MARKER, PROGRESS
 
 
 # -- env file ---------------------------------------------------------------------------------
@@ -303,3 +303,20 @@ def test_filter_output_drops_agentas_import_time_info_lines():
 def test_validate_negative_lock_timeout():
     assert common.validate(params(lock_timeout=-5), "upgrade") == "lock_timeout must be a number of seconds from 0, not -5."
     assert common.validate(params(lock_timeout=0), "upgrade") is None
+
+
+def test_progress_lines_are_split_from_the_drivers_other_output():
+    err = ("%s{\"chain\": \"core\", \"applied\": 0, \"of\": 2}\n"
+           "Traceback (most recent call last):\n"
+           "%s{\"chain\": \"core\", \"applied\": 1, \"of\": 2}\n"
+           "%snot json\n"
+           "ValueError: boom\n") % (PROGRESS, PROGRESS, PROGRESS)
+    rest, last = common.split_progress(err.encode())
+    assert rest == "Traceback (most recent call last):\nValueError: boom\n"
+    assert last == {"chain": "core", "applied": 1, "of": 2}
+    assert common.last_line(rest) == "ValueError: boom"
+
+
+def test_no_progress_lines():
+    assert common.split_progress(b"") == ("", None)
+    assert common.split_progress("only this\n") == ("only this\n", None)

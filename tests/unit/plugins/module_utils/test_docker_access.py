@@ -4,6 +4,8 @@ engine path is covered by the integration tests)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 try:
@@ -75,3 +77,31 @@ def test_a_finished_container_returns_its_output():
     container = Container()
     assert docker_access.run_oneshot(Client(container), "img", ["true"]) == (0, b"out", b"")
     assert container.removed is True
+
+
+class SlowContainer(Container):
+    """A container that runs for a while; the watch sees it while it runs."""
+
+    def wait(self, timeout):
+        time.sleep(0.35)
+        return {"StatusCode": 0}
+
+
+def test_the_watch_sees_the_running_container_and_stops_with_it(monkeypatch):
+    monkeypatch.setattr(docker_access, "WATCH_FIRST", 0.05)
+    monkeypatch.setattr(docker_access, "WATCH_EVERY", 0.05)
+    container, seen = SlowContainer(), []
+    docker_access.run_oneshot(Client(container), "img", ["true"], watch=seen.append)
+    assert seen and all(c is container for c in seen)
+    count = len(seen)
+    time.sleep(0.2)
+    assert len(seen) == count  # stopped when the container ended
+
+
+def test_a_watch_that_fails_does_not_fail_the_run(monkeypatch):
+    monkeypatch.setattr(docker_access, "WATCH_FIRST", 0.05)
+    monkeypatch.setattr(docker_access, "WATCH_EVERY", 0.05)
+
+    def broken(_container):
+        raise RuntimeError("journal not writable")
+    assert docker_access.run_oneshot(Client(SlowContainer()), "img", ["true"], watch=broken) == (0, b"out", b"")

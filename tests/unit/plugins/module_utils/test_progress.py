@@ -64,3 +64,23 @@ def test_the_watcher_survives_a_note_that_fails(tmp_path):
     time.sleep(0.1)
     watcher.stop()
     assert not watcher.is_alive()
+
+
+def test_line_with_the_revisions_a_migration_applied():
+    journal = {"progress": {"step": "migrating", "chain": "core", "applied": 3, "of": 12}}
+    assert progress.line("staging-1", "migrating", 95, journal) == (
+        "staging-1: migrating, 1m35s so far, chain core: 3 of 12 revisions applied")
+    journal = {"progress": {"step": "migrating", "chain": "oss", "applied": 0, "of": 1}}
+    assert progress.line("h", "migrating", 5, journal) == "h: migrating, 5s so far, chain oss: 0 of 1 revision applied"
+
+
+def test_line_with_the_databases_a_restore_finished():
+    journal = {"progress": {"step": "restoring", "restored": 1, "of": 2, "database": "agenta_oss_tracing"}}
+    assert progress.line("staging-1", "restoring the databases", 20, journal) == (
+        "staging-1: restoring the databases, 20s so far, 1 of 2 databases restored, now agenta_oss_tracing")
+
+
+@pytest.mark.parametrize("noted", [None, "garbage", {"step": "migrating", "applied": "3", "of": 12},
+                                   {"step": "restoring", "restored": True, "of": 2}])
+def test_line_ignores_what_it_cannot_read(noted):
+    assert progress.line("h", "migrating", 1, {"progress": noted}) == "h: migrating, 1s so far"

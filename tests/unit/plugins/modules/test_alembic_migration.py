@@ -96,7 +96,7 @@ def stub(monkeypatch):
     calls = []
 
     def install(result=None, exc=None):
-        def fake_run_driver(params, spec):
+        def fake_run_driver(params, spec, note=None):
             calls.append((params, spec))
             if exc is not None:
                 raise exc

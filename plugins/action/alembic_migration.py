@@ -1,0 +1,15 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, agenta.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Action plugin of agenta.fleet.alembic_migration: the module runs on the host as an asynchronous job, and every
+agenta_progress_interval seconds (default 15) the controller shows the time so far and the chain it is on and its
+revisions applied so far (see plugin_utils/progress_action.py)."""
+
+from __future__ import annotations
+
+from ansible_collections.agenta.fleet.plugins.plugin_utils.progress_action import ProgressAction
+
+
+class ActionModule(ProgressAction):
+    STEP = "migrating"
