@@ -7,11 +7,67 @@ controller's action plugin shows a line per poll. Pure functions, no Ansible."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 
 DEFAULT_INTERVAL = 15  # seconds between two lines on the controller
-POLL_WAITS = (0.3, 0.5, 1.0, 2.0, 3.0)  # seconds before each poll of the job; the last one repeats
+# Seconds before each look at the job's file; the last one repeats. A look is one `cat` on the host (no module), so
+# a step that ends is noticed within a fraction of a second at first, within a second later.
+POLL_WAITS = (0.2, 0.2, 0.3, 0.3, 0.5, 0.5, 1.0)
+# Databases smaller than this are dumped, migrated and restored in seconds: the step runs as a plain module call
+# (one round trip), with no lines. Above it, or when the size is unknown, it runs as a job with signs of life (an
+# asynchronous start costs a few round trips, 1-3 s).
+DEFAULT_MIN_BYTES = 256 * 1024 * 1024
+MISSING = "agenta.fleet:no-job-file"  # what the look prints when the job's file is not there (yet)
+JOURNAL = "agenta.fleet:journal"  # the line between the job's file and the run journal in one look's output
+
+
+def as_job(interval, size_bytes, min_bytes=DEFAULT_MIN_BYTES):
+    """Whether a step runs as a job with signs of life: lines asked for (interval > 0) and databases not known to be
+    small (size_bytes: the pre-checks' measure, None when unknown). Anything unreadable counts as unknown."""
+    try:
+        if float(interval) <= 0:
+            return False
+    except (TypeError, ValueError):
+        pass  # the default interval
+    try:
+        return int(size_bytes) >= int(min_bytes)
+    except (TypeError, ValueError):
+        return True
+
+
+def peek_command(job_file, journal=None):
+    """The shell command of one look: the head of the job's file (enough to tell a running job; the result itself
+    is read once, by async_status), and the run journal after a JOURNAL line when asked. Arguments are quoted by
+    the caller (the connection's shell)."""
+    cmd = "head -c 200 %s 2>/dev/null || echo %s" % (job_file, MISSING)
+    if journal:
+        cmd += "; echo; echo %s; cat %s 2>/dev/null" % (JOURNAL, journal)
+    return cmd
+
+
+def read_peek(stdout):
+    """One look's output -> (state of the job: 'missing', 'running' or 'finished'; the run journal as a dict, {}
+    when not asked for or unreadable). async_wrapper writes {"started": true, "finished": false, ...} while the
+    module runs, then (atomically) the module's result or its failure."""
+    text = "\n" + (stdout or "")
+    journal = {}
+    marker = "\n%s\n" % JOURNAL
+    if marker in text:
+        text, _sep, rest = text.partition(marker)
+        try:
+            journal = json.loads(rest) if rest.strip() else {}
+        except ValueError:
+            journal = {}
+        if not isinstance(journal, dict):
+            journal = {}
+    text = text.strip()
+    if text == MISSING:
+        return "missing", journal
+    if not text or (text.startswith('{"started": true') and '"finished": false' in text):
+        return "running", journal
+    return "finished", journal
 
 
 def folder_bytes(path):

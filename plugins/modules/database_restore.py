@@ -79,8 +79,9 @@ attributes:
 notes:
   - The module runs as an asynchronous job through its action plugin, which prints a line every
     C(agenta_progress_interval) seconds (a variable of the host or play, default 15) while the restore runs, with
-    the time so far and the databases restored so far (read from O(run_journal)). C(agenta_progress_interval=0),
-    check mode or a task with its own C(async) run it the ordinary way. The result is the module's own.
+    the time so far and the databases restored so far (read from O(run_journal)). Databases the pre-checks measured
+    below C(agenta_progress_min_bytes) (default 256 MiB, seconds of work), C(agenta_progress_interval=0), check mode
+    or a task with its own C(async) run it the ordinary way. The result is the module's own.
 seealso:
   - module: agenta.fleet.database_backup
 """

@@ -5,13 +5,13 @@
 """Signs of life of a long step, shared by the action plugins of database_backup, database_restore and
 alembic_migration: the module runs on the host as an asynchronous job and, while it runs, the controller shows a
 line every agenta_progress_interval seconds (default 15) with the time so far and how far the module got (which
-it notes in the host's run journal, option run_journal). agenta_progress_interval=0, check mode, or a task with
-its own `async` run the module the ordinary way. The module's result is returned unchanged."""
+it notes in the host's run journal, option run_journal). Databases the pre-checks measured below
+agenta_progress_min_bytes (default 256 MiB: seconds of work), agenta_progress_interval=0, check mode, or a task with
+its own `async` run the module the ordinary way (one round trip; the job's start costs a few). The module's result
+is returned unchanged."""
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 
 from ansible.plugins.action import ActionBase
@@ -39,7 +39,11 @@ class ProgressAction(ActionBase):
             interval = float(task_vars.get("agenta_progress_interval", progress.DEFAULT_INTERVAL))
         except (TypeError, ValueError):
             interval = progress.DEFAULT_INTERVAL
-        if interval <= 0 or self._task.check_mode or self._task.async_val or self._connection.has_native_async:
+        measured = task_vars.get("agenta_preflight")
+        size = measured.get("db_size_bytes") if isinstance(measured, dict) else None
+        min_bytes = task_vars.get("agenta_progress_min_bytes", progress.DEFAULT_MIN_BYTES)
+        if (not progress.as_job(interval, size, min_bytes) or self._task.check_mode or self._task.async_val
+                or self._connection.has_native_async):
             # As ansible.builtin's normal action does (a task with its own `async` is polled by Ansible).
             wrap = bool(self._task.async_val) and not self._connection.has_native_async
             result.update(self._execute_module(task_vars=task_vars, wrap_async=wrap))
@@ -49,6 +53,7 @@ class ProgressAction(ActionBase):
 
         host = task_vars.get("inventory_hostname", "host")
         journal_path = self._task.args.get("run_journal")
+        t_start = time.monotonic()
         self._task.async_val = JOB_LIMIT
         try:
             started = self._execute_module(task_vars=task_vars, wrap_async=True)
@@ -63,38 +68,52 @@ class ProgressAction(ActionBase):
         # The job's temporary folder belongs to the job now (it removes it); every poll makes its own.
         self._connection._shell.tmpdir = None
         async_dir = self._remote_expand_user(self.get_shell_option("async_dir", default="~/.ansible_async"))
+        job_file = self._connection._shell.join_path(async_dir, jid)
+        quote = self._connection._shell.quote
         begin = time.monotonic()
         next_line = begin + interval
-        status, polls = {}, 0
+        polls = 0
         while True:
-            # Short waits first (most backups take seconds), then one poll every few seconds.
+            # Short waits first (most steps take seconds), then one look a second. A look is one `cat` of the job's
+            # file on the host (and of the run journal when a line is due), not a module.
             time.sleep(min(progress.POLL_WAITS[min(polls, len(progress.POLL_WAITS) - 1)], interval))
             polls += 1
-            if time.monotonic() - begin > JOB_LIMIT:
+            elapsed = time.monotonic() - begin
+            if elapsed > JOB_LIMIT:
                 result.update(failed=True, msg="The job %s (%s) on %s did not finish within %d s." % (
                     jid, self.STEP, host, JOB_LIMIT))
                 return result
+            line_due = time.monotonic() >= next_line
             try:
-                status = self._module("ansible.legacy.async_status", {"jid": jid, "_async_dir": async_dir},
-                                      task_vars)
-            except Exception as exc:  # pylint: disable=broad-except  # a blip of the connection: ask again
-                display.vvvv("Polling %s failed (%s); asking again." % (jid, exc))
+                look = self._low_level_execute_command(
+                    progress.peek_command(quote(job_file), quote(journal_path) if line_due and journal_path else None),
+                    sudoable=True)
+            except Exception as exc:  # pylint: disable=broad-except  # a blip of the connection: look again
+                display.vvvv("Looking at job %s failed (%s); looking again." % (jid, exc))
                 self._connection.reset()
                 continue
-            # Right after the start the job file may not be there yet (async_status then says finished and failed).
-            if status.get("msg") == "could not find job" and time.monotonic() - begin < 30:
+            state, journal = progress.read_peek(look.get("stdout", ""))
+            # Right after the start the job file may not be there yet.
+            if state == "running" or (state == "missing" and elapsed < 30):
+                if line_due:
+                    next_line += interval
+                    display.display(progress.line(host, self.STEP, elapsed, journal))
                 continue
-            if status.get("finished") or status.get("failed"):
-                break
-            if time.monotonic() >= next_line:
-                next_line += interval
-                display.display(progress.line(host, self.STEP, time.monotonic() - begin,
-                                              self._journal(journal_path, task_vars)))
+            break
+        done = time.monotonic()
+        # The result as async_status gives it (parsed and checked as any module's), then the job's file goes.
         try:
-            self._module("ansible.legacy.async_status", {"jid": jid, "mode": "cleanup", "_async_dir": async_dir},
-                         task_vars)
+            status = self._module("ansible.legacy.async_status", {"jid": jid, "_async_dir": async_dir}, task_vars)
+        except Exception as exc:  # pylint: disable=broad-except
+            result.update(failed=True, msg="Could not read the result of job %s (%s) on %s: %s; it is in %s." % (
+                jid, self.STEP, host, exc, job_file))
+            return result
+        try:
+            self._low_level_execute_command("rm -f %s" % quote(job_file), sudoable=True)
         except Exception as exc:  # pylint: disable=broad-except  # the job's file stays; the result is what counts
             display.vvvv("Could not remove the job file of %s (%s)." % (jid, exc))
+        display.vvvv("%s: job %s started in %.2f s, ran %.2f s (%d looks), result read and file removed in %.2f s" % (
+            host, jid, begin - t_start, done - begin, polls, time.monotonic() - done))
         for key in ASYNC_KEYS:
             status.pop(key, None)
         if status.get("failed") and "data" in status:  # the module died: what it printed, as a plain run shows it
@@ -108,13 +127,3 @@ class ProgressAction(ActionBase):
         self._remove_tmp_path(self._connection._shell.tmpdir)
         self._connection._shell.tmpdir = None
         return answer
-
-    def _journal(self, path, task_vars):
-        """The host's run journal, {} when it cannot be read (progress lines then show the time only)."""
-        if not path:
-            return {}
-        try:
-            answer = self._module("ansible.legacy.slurp", {"src": path}, task_vars)
-            return json.loads(base64.b64decode(answer.get("content") or b"").decode("utf-8"))
-        except Exception:  # pylint: disable=broad-except  # a sign of life must not fail the step
-            return {}

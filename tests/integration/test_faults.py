@@ -330,7 +330,7 @@ def test_postgresql_lost_during_the_migration_is_restored(lab, how, tmp_path):
     holder, pid = hold_apps_table(lab)
     log = open(tmp_path / "run.log", "w")
     run = subprocess.Popen(upgrade_argv(lab, agenta_target_tag="v0.44.5", agenta_report_dir=str(tmp_path),
-                                        agenta_progress_interval=1),
+                                        agenta_progress_interval=1, agenta_progress_min_bytes=0),
                            env=lab.ansible_env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                            start_new_session=True)
     try:
@@ -340,7 +340,8 @@ def test_postgresql_lost_during_the_migration_is_restored(lab, how, tmp_path):
         wait_for(lambda: lab.psql(HOST, "postgres", "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
                                   f"'Lock' AND pid <> {pid}") != "0", 120, "the migration's ALTER TABLE")
         # Signs of life while it waits: the time so far and the chain's progress (the driver's line, noted in the
-        # run journal by the module, shown by its action plugin every agenta_progress_interval seconds).
+        # run journal by the module, shown by its action plugin every agenta_progress_interval seconds; the
+        # database is tiny, so agenta_progress_min_bytes=0 asks for them).
         waiting = f"{HOST}: migrating, "
         wait_for(lambda: any(x.startswith(waiting) and x.endswith(" so far, chain oss: 0 of 1 revision applied")
                              for x in (tmp_path / "run.log").read_text().splitlines()), 60, "a sign of life")
@@ -475,12 +476,14 @@ def test_a_controller_killed_during_a_restore_leaves_a_way_back(lab, tmp_path):
 
 def test_a_long_backup_shows_signs_of_life(lab, tmp_path):
     """A backup that takes a while (about 150 MB of rows that do not compress) prints a line every
-    agenta_progress_interval seconds with the time so far and the bytes written, and ends as a backup does."""
+    agenta_progress_interval seconds with the time so far and the bytes written, and ends as a backup does
+    (agenta_progress_min_bytes=0: below 256 MiB the step is a plain module call, with no lines)."""
     lab.psql(HOST, "agenta_oss", "CREATE TABLE fleet_progress_filler AS SELECT g, md5(random()::text) || "
              "md5(random()::text) || md5(random()::text) AS t FROM generate_series(1, 1200000) g")
     try:
         run = lab.playbook(REPO / "playbooks" / "backup-agenta.yml", limit=HOST,
-                           extra_vars={"agenta_progress_interval": 1, "agenta_report_dir": str(tmp_path)})
+                           extra_vars={"agenta_progress_interval": 1, "agenta_progress_min_bytes": 0,
+                                       "agenta_report_dir": str(tmp_path)})
         assert run.rc == 0, run.stdout[-3000:]
         lines = [x for x in run.stdout.splitlines() if x.startswith(f"{HOST}: backing up the databases, ")]
         assert lines, run.stdout[:3000]
@@ -498,7 +501,8 @@ def test_a_long_backup_shows_signs_of_life(lab, tmp_path):
         rows = lab.row_counts(HOST)
         # (Its pg_restore takes a second or two here: a line every half second.)
         back = lab.playbook(REPO / "playbooks" / "rollback-agenta.yml", limit=HOST,
-                            extra_vars={"agenta_progress_interval": 0.5, "agenta_report_dir": str(tmp_path)})
+                            extra_vars={"agenta_progress_interval": 0.5, "agenta_progress_min_bytes": 0,
+                                        "agenta_report_dir": str(tmp_path)})
         assert back.rc == 0, back.stdout[-3000:]
         lines = [x for x in back.stdout.splitlines() if x.startswith(f"{HOST}: restoring the databases, ")]
         assert any(" databases restored, now agenta_oss" in x for x in lines), lines or back.stdout[:3000]

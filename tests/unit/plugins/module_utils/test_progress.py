@@ -84,3 +84,46 @@ def test_line_with_the_databases_a_restore_finished():
                                    {"step": "restoring", "restored": True, "of": 2}])
 def test_line_ignores_what_it_cannot_read(noted):
     assert progress.line("h", "migrating", 1, {"progress": noted}) == "h: migrating, 1s so far"
+
+
+def test_a_look_at_a_running_job_and_its_journal():
+    out = ('{"started": true, "finished": false, "ansible_job_id": "j1.2"}\n%s\n{"progress": {"bytes": 5}}'
+           % progress.JOURNAL)
+    assert progress.read_peek(out) == ("running", {"progress": {"bytes": 5}})
+
+
+@pytest.mark.parametrize("out,state", [
+    (progress.MISSING + "\n", "missing"),
+    ("", "running"),  # the file is being renamed into place
+    ('{"changed": true, "manifest": "/var/backups/agenta/x/manifest.json", "invocation": {"module_a', "finished"),
+    ('{"msg": "Timeout exceeded", "failed": true, "child_pid": 7}', "finished"),
+    ('{"failed": true, "cmd": "/usr/bin/python3 /root/.ansible/tmp/x", "data": "", "stderr": "Traceback', "finished"),
+])
+def test_a_look_tells_the_state_of_the_job(out, state):
+    assert progress.read_peek(out) == (state, {})
+
+
+def test_a_journal_that_cannot_be_read_gives_the_time_only():
+    out = '{"started": true, "finished": false}\n\n%s\n{not json' % progress.JOURNAL
+    assert progress.read_peek(out) == ("running", {})
+
+
+def test_the_look_reads_the_journal_only_when_asked():
+    assert progress.JOURNAL not in progress.peek_command("'/root/.ansible_async/j1'")
+    cmd = progress.peek_command("'/root/.ansible_async/j1'", "'/var/lib/agenta-fleet/run.json'")
+    assert cmd.startswith("head -c 200 '/root/.ansible_async/j1' 2>/dev/null || echo ") and cmd.endswith(
+        "; echo; echo %s; cat '/var/lib/agenta-fleet/run.json' 2>/dev/null" % progress.JOURNAL)
+
+
+@pytest.mark.parametrize("interval,size,min_bytes,job", [
+    (15, 15 * 2 ** 20, progress.DEFAULT_MIN_BYTES, False),  # a small deployment: one plain module call
+    (15, 4 * 2 ** 30, progress.DEFAULT_MIN_BYTES, True),  # 4 GiB: a job with signs of life
+    (15, None, progress.DEFAULT_MIN_BYTES, True),  # not measured (the module used on its own): lines
+    (15, "garbage", progress.DEFAULT_MIN_BYTES, True),
+    (1, "1024", 0, True),  # the tests' way to see lines on a tiny database
+    (0, 4 * 2 ** 30, progress.DEFAULT_MIN_BYTES, False),  # lines turned off
+    ("0", None, 0, False),
+    ("soon", None, 0, True),  # an unreadable interval is the default one
+])
+def test_which_steps_run_as_a_job(interval, size, min_bytes, job):
+    assert progress.as_job(interval, size, min_bytes) is job
