@@ -614,8 +614,13 @@ def start_host(h: Host, images: dict, bundle: Path, rows: int, mb: int) -> None:
              images["host_ssh"] if h.ssh else images["host"]])
     if h.ssh:
         start_sshd(h)
-    wait_for(f"the Docker engine of {h.name}",
-             lambda: hx(h.container, "docker", "info", check=False, timeout=20).returncode == 0, 90)
+    # Seconds on a quiet machine; minutes when the machine is loaded (two test workers and a third job).
+    try:
+        wait_for(f"the Docker engine of {h.name}",
+                 lambda: hx(h.container, "docker", "info", check=False, timeout=20).returncode == 0, 180)
+    except LabError as exc:
+        said = subprocess.run(["docker", "logs", "--tail", "15", h.container], capture_output=True, text=True)
+        raise LabError(f"{exc} Its last lines:\n{said.stdout}{said.stderr}") from None
     # A cache volume may hold containers or volumes of an earlier lab that was not taken down cleanly.
     stale = out(["docker", "exec", h.container, "docker", "ps", "-aq"])
     if stale:
