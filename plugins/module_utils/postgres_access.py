@@ -201,7 +201,8 @@ def restore_all(server, source, items, jobs, timeout, note=None):
                                        purpose="pg_restore", watch=watch)
     if code != 0:
         failed = (_marks(out, "fail") or [["?", "pg_restore"]])[0]
+        said = err or "\n".join(x for x in (out or "").splitlines() if not x.startswith("agenta.fleet:"))
         if failed[1] == "create":
-            raise DeploymentError("Recreating database %s failed: %s." % (failed[0], first_line(err or out)))
-        raise DeploymentError("pg_restore of database %s failed: %s." % (failed[0], first_line(err or out)))
+            raise DeploymentError("Recreating database %s failed: %s." % (failed[0], first_line(said)))
+        raise DeploymentError("pg_restore of database %s failed: %s." % (failed[0], first_line(said)))
     return [dict(name=m[0], into=m[1], seconds=float(m[2])) for m in _marks(out, "restored")]

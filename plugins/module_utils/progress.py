@@ -25,14 +25,15 @@ JOURNAL = "agenta.fleet:journal"  # the line between the job's file and the run 
 
 def as_job(interval, size_bytes, min_bytes=DEFAULT_MIN_BYTES):
     """Whether a step runs as a job with signs of life: lines asked for (interval > 0) and databases not known to be
-    small (size_bytes: the pre-checks' measure, None when unknown). Anything unreadable counts as unknown."""
+    small (size_bytes: the pre-checks' measure, None or 0 when not measured). Anything unreadable counts as unknown."""
     try:
         if float(interval) <= 0:
             return False
     except (TypeError, ValueError):
         pass  # the default interval
     try:
-        return int(size_bytes) >= int(min_bytes)
+        size = int(size_bytes)
+        return size <= 0 or size >= int(min_bytes)  # 0: not measured (no database is empty on disk)
     except (TypeError, ValueError):
         return True
 

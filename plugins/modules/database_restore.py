@@ -172,6 +172,7 @@ def main():
             try:
                 server.psql(["DROP DATABASE IF EXISTS %s WITH (FORCE)" % ident(name)])
             except DeploymentError as exc:
+                run_journal.note(p["run_journal"], p["run_id"], progress=None)
                 module.fail_json(msg="Dropping database %s failed: %s." % (name, exc), **out)
             out["dropped"].append(name)
     except (DeploymentError, docker_access.DockerAccessError) as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 
+from ansible.errors import AnsibleConnectionFailure
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -24,6 +25,7 @@ display = Display()
 # Keys the asynchronous wrapper and async_status add to a module's result.
 ASYNC_KEYS = ("ansible_job_id", "started", "finished", "results_file")
 JOB_LIMIT = 7 * 24 * 3600  # the module's own timeouts end it long before this
+LOST_AFTER = 120  # seconds without a look that reaches the host (agenta_unreachable_after): the host is unreachable
 
 
 class ProgressAction(ActionBase):
@@ -52,6 +54,10 @@ class ProgressAction(ActionBase):
             return result
 
         host = task_vars.get("inventory_hostname", "host")
+        try:
+            lost_after = float(task_vars.get("agenta_unreachable_after", LOST_AFTER))
+        except (TypeError, ValueError):
+            lost_after = LOST_AFTER
         journal_path = self._task.args.get("run_journal")
         t_start = time.monotonic()
         self._task.async_val = JOB_LIMIT
@@ -72,42 +78,54 @@ class ProgressAction(ActionBase):
         quote = self._connection._shell.quote
         begin = time.monotonic()
         next_line = begin + interval
+        last_seen = begin  # the last time a look reached the host
         polls = 0
-        while True:
-            # Short waits first (most steps take seconds), then one look a second. A look is one `cat` of the job's
-            # file on the host (and of the run journal when a line is due), not a module.
+        status = None
+        while status is None:
+            # Short waits first (most steps take seconds), then one look a second. A look is one `head` of the
+            # job's file on the host (and `cat` of the run journal when a line is due), not a module.
             time.sleep(min(progress.POLL_WAITS[min(polls, len(progress.POLL_WAITS) - 1)], interval))
             polls += 1
-            elapsed = time.monotonic() - begin
+            now = time.monotonic()
+            elapsed = now - begin
             if elapsed > JOB_LIMIT:
                 result.update(failed=True, msg="The job %s (%s) on %s did not finish within %d s." % (
                     jid, self.STEP, host, JOB_LIMIT))
                 return result
-            line_due = time.monotonic() >= next_line
+            line_due = now >= next_line
             try:
                 look = self._low_level_execute_command(
                     progress.peek_command(quote(job_file), quote(journal_path) if line_due and journal_path else None),
                     sudoable=True)
             except Exception as exc:  # pylint: disable=broad-except  # a blip of the connection: look again
+                if now - last_seen > lost_after:
+                    raise AnsibleConnectionFailure(
+                        "%s could not be reached for %d s while %s (%s); the job %s may still be running there: "
+                        "its journal and result stay on the host (%s). Reach the host, then run again." % (
+                            host, now - last_seen, self.STEP, exc, jid, job_file))
                 display.vvvv("Looking at job %s failed (%s); looking again." % (jid, exc))
                 self._connection.reset()
                 continue
+            last_seen = now
             state, journal = progress.read_peek(look.get("stdout", ""))
             # Right after the start the job file may not be there yet.
             if state == "running" or (state == "missing" and elapsed < 30):
                 if line_due:
-                    next_line += interval
+                    next_line = now + interval
                     display.display(progress.line(host, self.STEP, elapsed, journal))
                 continue
-            break
+            # The result as async_status gives it (parsed and checked as any module's); a job it still sees
+            # running (the look misread) is looked at again.
+            try:
+                answer = self._module("ansible.legacy.async_status", {"jid": jid, "_async_dir": async_dir},
+                                      task_vars)
+            except Exception as exc:  # pylint: disable=broad-except
+                result.update(failed=True, msg="Could not read the result of job %s (%s) on %s: %s; it is in %s."
+                              % (jid, self.STEP, host, exc, job_file))
+                return result
+            if answer.get("finished") or answer.get("failed"):
+                status = answer
         done = time.monotonic()
-        # The result as async_status gives it (parsed and checked as any module's), then the job's file goes.
-        try:
-            status = self._module("ansible.legacy.async_status", {"jid": jid, "_async_dir": async_dir}, task_vars)
-        except Exception as exc:  # pylint: disable=broad-except
-            result.update(failed=True, msg="Could not read the result of job %s (%s) on %s: %s; it is in %s." % (
-                jid, self.STEP, host, exc, job_file))
-            return result
         try:
             self._low_level_execute_command("rm -f %s" % quote(job_file), sudoable=True)
         except Exception as exc:  # pylint: disable=broad-except  # the job's file stays; the result is what counts

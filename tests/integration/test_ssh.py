@@ -116,6 +116,46 @@ def test_a_host_lost_in_the_middle_of_the_rollout_is_named_and_left_as_it_was(la
     assert lab.revisions("production-1") == lab.revisions("staging-1") and image_tag(lab, "production-1") == NEW
 
 
+
+def test_a_host_lost_during_a_long_step_is_unreachable_in_one_sentence_not_a_hang(lab, tmp_path):
+    """production-1's backup runs as a job with signs of life (about 150 MB to dump; agenta_progress_min_bytes=0)
+    and its SSH goes down while the controller looks at the job: after agenta_unreachable_after seconds without a
+    look that reaches it, the host is unreachable, named in one sentence, instead of a run that waits for days."""
+    host = "production-1"
+    lab.sh(host, "rm", "-rf", "/root/.ansible_async")
+    lab.psql(host, "agenta_oss", "CREATE TABLE fleet_lost_filler AS SELECT g, md5(random()::text) || "
+             "md5(random()::text) || md5(random()::text) AS t FROM generate_series(1, 1200000) g")
+    runs = []
+    worker = threading.Thread(target=lambda: runs.append(lab.playbook(
+        REPO / "playbooks" / "backup-agenta.yml", limit=host, timeout=600,
+        extra_vars={"agenta_progress_interval": 1, "agenta_progress_min_bytes": 0, "agenta_unreachable_after": 5,
+                    "agenta_report_dir": str(tmp_path)})))
+    worker.start()
+    try:
+        # The job has started when its file is in root's ~/.ansible_async on the host.
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and worker.is_alive():
+            if lab.sh(host, "sh", "-c", "ls /root/.ansible_async 2>/dev/null | grep -q '^j'", check=False).returncode == 0:
+                break
+            time.sleep(0.2)
+        assert worker.is_alive(), runs[0].stdout[-3000:] if runs else "no run"
+        sshd(lab, host, up=False)
+        worker.join(300)
+    finally:
+        sshd(lab, host, up=True)
+    run = runs[0]
+    assert run.rc == 4, run.stdout[-3000:]  # unreachable, not failed, and not waiting
+    assert run.json["stats"][host]["unreachable"] == 1, run.json["stats"]
+    assert f"{host} could not be reached for " in run.stdout and " while backing up the databases (" in run.stdout
+    # The job went on alone on the host: its backup finishes, and the run's lock is left for the next run to name
+    # (taken over here, so the tests after this one start clean).
+    deadline = time.monotonic() + 120
+    while lab.sh(host, "sh", "-c", "pgrep -f '[a]nsible_async|[A]nsiballZ_database_backup' >/dev/null",
+                 check=False).returncode == 0 and time.monotonic() < deadline:
+        time.sleep(1)
+    lab.sh(host, "rm", "-f", "/var/lib/agenta-fleet/run.json")
+    lab.psql(host, "agenta_oss", "DROP TABLE fleet_lost_filler")
+
 # ------------------------------------------------------------------------- the ansible-core versions
 FLOOR = "2.19.4"  # meta/runtime.yml requires_ansible; the newest 2.19.x (requirements-test.txt) runs every test
 # Refused by the playbooks: the newest 2.16 (before data tagging), and 2.19.0 (can hang between two plays).

@@ -127,3 +127,7 @@ def test_the_look_reads_the_journal_only_when_asked():
 ])
 def test_which_steps_run_as_a_job(interval, size, min_bytes, job):
     assert progress.as_job(interval, size, min_bytes) is job
+
+
+def test_a_size_of_zero_is_a_database_that_was_not_measured():
+    assert progress.as_job(15, 0) is True
