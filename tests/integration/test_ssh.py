@@ -132,12 +132,14 @@ def test_a_host_lost_during_a_long_step_is_unreachable_in_one_sentence_not_a_han
                     "agenta_report_dir": str(tmp_path)})))
     worker.start()
     try:
-        # The job has started when its file is in root's ~/.ansible_async on the host.
+        # The job has started when its file is in root's ~/.ansible_async on the host; the controller's start of
+        # it returns a moment later (over SSH, with sudo), then it looks at the job while the dump runs.
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and worker.is_alive():
             if lab.sh(host, "sh", "-c", "ls /root/.ansible_async 2>/dev/null | grep -q '^j'", check=False).returncode == 0:
                 break
             time.sleep(0.2)
+        time.sleep(3)
         assert worker.is_alive(), runs[0].stdout[-3000:] if runs else "no run"
         sshd(lab, host, up=False)
         worker.join(300)
@@ -146,7 +148,10 @@ def test_a_host_lost_during_a_long_step_is_unreachable_in_one_sentence_not_a_han
     run = runs[0]
     assert run.rc == 4, run.stdout[-3000:]  # unreachable, not failed, and not waiting
     assert run.json["stats"][host]["unreachable"] == 1, run.json["stats"]
-    assert f"{host} could not be reached for " in run.stdout and " while backing up the databases (" in run.stdout
+    lost = [r.get("msg", "") for play in run.json["plays"] for task in play["tasks"] for h, r in task["hosts"].items()
+            if h == host and r.get("unreachable")]
+    assert lost and f"{host} could not be reached for " in lost[0], lost
+    assert " while backing up the databases (" in lost[0], lost
     # The job went on alone on the host: its backup finishes, and the run's lock is left for the next run to name
     # (taken over here, so the tests after this one start clean).
     deadline = time.monotonic() + 120
