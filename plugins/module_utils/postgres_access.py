@@ -13,7 +13,7 @@ import os
 from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import EnvFileError, mask, parse_env_file
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import (
-    DeploymentError, db_login, first_line, plain_name, psql_argv)
+    DeploymentError, db_login, first_line, literal, plain_name, psql_argv)
 
 # One-shot client containers are named and labelled apart from the migration's (preflight looks for those).
 CLIENT_PREFIX = "agenta-fleet-pg"
@@ -94,6 +94,15 @@ def ident(name):
     return '"%s"' % plain_name(name, "database")
 
 
+def existing_databases(server, names):
+    """Which of names (plain names) exist on the server, in the order given."""
+    if not names:
+        return []
+    found = server.psql(["SELECT datname FROM pg_database WHERE datname IN (%s)"
+                         % ", ".join(literal(plain_name(n, "database")) for n in names)]).split()
+    return [n for n in names if n in found]
+
+
 def dump_file(name, fmt):
     return "%s.%s" % (name, "dump" if fmt == "custom" else "dir")
 
@@ -127,9 +136,18 @@ done
 """
 
 # One one-shot container recreates each target database and restores its dump into it. Arguments: jobs, then
-# triples of (database, target, file relative to /backup, format). A line per restore on stdout:
-# "agenta.fleet:restored:<db>:<target>:<seconds>"; a failure exits 3 after "agenta.fleet:fail:<db>:<step>".
+# quadruples of (database, target, file relative to /backup, format). Every dump is listed (pg_restore --list)
+# before the first database is dropped: a missing or unreadable dump exits 4 with nothing changed. A line per
+# restore on stdout: "agenta.fleet:restored:<db>:<target>:<seconds>"; a failure exits 3 (or 4, the list) after
+# "agenta.fleet:fail:<db>:<step>".
 RESTORE_SCRIPT = r"""jobs=$1; shift
+readable() {
+  while [ $# -ge 4 ]; do
+    pg_restore --list "/backup/$3" >/dev/null || { echo "agenta.fleet:fail:$1:list"; exit 4; }
+    shift 4
+  done
+}
+readable "$@"
 while [ $# -ge 4 ]; do
   db=$1; into=$2; file=$3; fmt=$4; shift 4
   t0=$(date +%s)
@@ -180,12 +198,23 @@ def restore_progress(stdout, total):
     return dict(step="restoring", restored=len(restored), of=total, database=current)
 
 
+def unchanged(exc):
+    """Mark a DeploymentError raised before anything was changed (the module then reports changed=false)."""
+    exc.unchanged = True
+    return exc
+
+
 def restore_all(server, source, items, jobs, timeout, note=None):
     """items = [{name, into, file, format}] restored from the backup folder source; -> [{name, into, seconds}].
     Raises DeploymentError naming the database and the tool's first line. note(**fields), when given, notes
     how many databases are restored so far in the run journal while it runs."""
     argv = ["sh", "-c", RESTORE_SCRIPT, "agenta-restore", str(jobs)]
     for item in items:
+        where = os.path.join(source, item["file"].lstrip("/"))
+        if not (os.path.isdir(where) if item["format"] == "directory" else os.path.isfile(where)):
+            raise unchanged(DeploymentError(
+                "The dump %s of database %s is not in the backup folder %s; no database was changed. Point the restore "
+                "at the backup's own folder." % (item["file"], item["name"], source)))
         argv += [plain_name(item["name"], "database"), plain_name(item["into"], "database"),
                  item["file"].lstrip("/"), item["format"]]
     watch = None
@@ -204,5 +233,9 @@ def restore_all(server, source, items, jobs, timeout, note=None):
         said = err or "\n".join(x for x in (out or "").splitlines() if not x.startswith("agenta.fleet:"))
         if failed[1] == "create":
             raise DeploymentError("Recreating database %s failed: %s." % (failed[0], first_line(said)))
+        if failed[1] == "list":
+            raise unchanged(DeploymentError(
+                "The dump of database %s in %s cannot be read (%s); no database was changed. Point the restore at a "
+                "complete backup folder." % (failed[0], source, first_line(said))))
         raise DeploymentError("pg_restore of database %s failed: %s." % (failed[0], first_line(said)))
     return [dict(name=m[0], into=m[1], seconds=float(m[2])) for m in _marks(out, "restored")]

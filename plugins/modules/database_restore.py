@@ -42,7 +42,7 @@ options:
     type: str
     default: ""
   drop:
-    description: Databases to drop after the restores (missing ones are fine).
+    description: Databases to drop after the restores. A database that is not there is left out (and is no change).
     type: list
     elements: str
     default: []
@@ -109,7 +109,7 @@ restored:
   elements: dict
   sample: [{name: agenta_oss_core, into: agenta_oss_core, seconds: 1.8}]
 dropped:
-  description: The databases of O(drop) (dropped when they existed).
+  description: The databases of O(drop) that were there and were dropped (in check mode, would be).
   returned: always
   type: list
   elements: str
@@ -120,7 +120,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.agenta.fleet.plugins.module_utils import docker_access, run_journal
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import DeploymentError, plain_name
 from ansible_collections.agenta.fleet.plugins.module_utils.postgres_access import (
-    connection_argument_spec, ident, open_server, restore_all, within)
+    connection_argument_spec, existing_databases, ident, open_server, restore_all, within)
 
 
 def main():
@@ -155,12 +155,15 @@ def main():
     except DeploymentError as exc:
         module.fail_json(msg=str(exc))
 
-    out = dict(changed=bool(items or drops), restored=[], dropped=[])
-    if module.check_mode:
-        out.update(restored=[dict(name=i["name"], into=i["into"], seconds=0.0) for i in items], dropped=drops)
-        module.exit_json(**out)
+    out = dict(changed=bool(items), restored=[], dropped=[])
     try:
-        server = open_server(p)
+        server = open_server(p) if drops or not module.check_mode else None
+        # Only a database that is there is dropped (and counts as a change): a second drop changes nothing.
+        drops = existing_databases(server, drops)
+        out["changed"] = bool(items or drops)
+        if module.check_mode:
+            out.update(restored=[dict(name=i["name"], into=i["into"], seconds=0.0) for i in items], dropped=drops)
+            module.exit_json(**out)
         if items:
             run_journal.note(p["run_journal"], p["run_id"], phase="restoring databases", restoring=p["source"])
             note = None
@@ -177,6 +180,8 @@ def main():
             out["dropped"].append(name)
     except (DeploymentError, docker_access.DockerAccessError) as exc:
         run_journal.note(p["run_journal"], p["run_id"], progress=None)
+        if getattr(exc, "unchanged", False):
+            out["changed"] = False
         module.fail_json(msg=str(exc), **out)
     if items:
         run_journal.note(p["run_journal"], p["run_id"], phase="databases restored", progress=None)
