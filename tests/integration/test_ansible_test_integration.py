@@ -1,4 +1,5 @@
-"""`ansible-test integration` on the collection as it ships: the targets of tests/integration/targets/ (one per
+"""The collection as it ships, on a lab host: `ansible-doc` of every module and role and an upgrade in check mode by
+its FQCN, from the installed tarball; and `ansible-test integration` on the installed copy: the targets of tests/integration/targets/ (one per
 module, in community.postgresql's style: call, assert, re-query with psql, repeat in check mode) run from the
 installed tarball against a real lab host (G1, v0.43.0, the next release's image on the host).
 
@@ -10,6 +11,7 @@ a login with a distinctive password first (the lab's own is the word "password")
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -25,6 +27,8 @@ from test_module_support import ENV_FILE, start_lab
 HOST = "staging-1"
 SECRET = "Zq7-target-0815"
 BIN = Path(sys.executable).parent
+MODULES = sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.py") if p.stem != "__init__")
+ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if (p / "meta" / "argument_specs.yml").is_file())
 TARGETS = sorted(p.name for p in (REPO / "tests" / "integration" / "targets").iterdir()
                  if p.is_dir() and not p.name.startswith("setup_"))
 
@@ -83,3 +87,35 @@ def test_every_target_passes_on_a_lab_host_and_leaves_it_as_it_was(lab, installe
     assert lab.revisions(HOST) == revisions
     assert lab.row_counts(HOST) == rows and lab.table_digests(HOST) == digests
     assert lab.sh(HOST, "ls", "-A", "/var/tmp/agenta-fleet-it", check=False).stdout.strip() == ""
+
+
+def installed_env(installed: Path) -> dict:
+    return {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(installed.parents[2]), "ANSIBLE_NOCOLOR": "1",
+            "PATH": f"{BIN}:{os.environ['PATH']}"}
+
+
+def test_every_module_and_role_has_its_documentation_in_the_installed_copy(installed):
+    env = installed_env(installed)
+    for kind, names in (("module", MODULES), ("role", ROLES)):
+        for name in names:
+            doc = subprocess.run([str(BIN / "ansible-doc"), "-t", kind, f"agenta.fleet.{name}"], env=env,
+                                 capture_output=True, text=True, timeout=120)
+            assert doc.returncode == 0 and f"agenta.fleet.{name}" in doc.stdout, (kind, name, doc.stderr[-1000:])
+            assert "OPTIONS" in doc.stdout or "ENTRY POINT" in doc.stdout, (kind, name, doc.stdout[:500])
+
+
+def test_the_installed_upgrade_plans_a_lab_host_by_its_fqcn_and_changes_nothing(lab, installed, tmp_path):
+    before = lab.revisions(HOST), lab.sh(HOST, "sha256sum", ENV_FILE).stdout
+    run = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(lab.inventory), "agenta.fleet.upgrade_agenta",
+                          "--check", "-l", HOST, "-e", "agenta_target_tag=v0.44.4",
+                          "-e", f"agenta_report_dir={tmp_path}"],
+                         env=installed_env(installed), capture_output=True, text=True, timeout=900,
+                         cwd=installed.parents[2])
+    said = run.stdout + run.stderr
+    assert run.returncode == 0, said[-4000:]
+    assert re.search(rf"^{HOST}\s+: ok=\d+ .*failed=0 ", said, re.M), said[-2000:]
+    assert SECRET not in said
+    (report,) = tmp_path.glob("upgrade-*.json")
+    (entry,) = json.loads(report.read_text())["hosts"]
+    assert entry["outcome"] == "would upgrade" and entry["pending"]["oss"][-1] == "1a0000000006", entry
+    assert (lab.revisions(HOST), lab.sh(HOST, "sha256sum", ENV_FILE).stdout) == before
