@@ -15,8 +15,9 @@ description:
     sentence naming the stop and what to do.
   - Release tags are compared as versions (C(v0.44.4) < C(v0.104.0)). A tag that is not a version (C(latest), a
     branch build) cannot be placed; the path is then unknown and RV(_value.note) says so, without a refusal.
-  - An upgrade runs one hop; a path with a required stop in between is refused, so the operator upgrades to the
-    stop first. The release map's format is in the README (Upgrade paths).
+  - A path with a required stop in between is refused unless the run goes through the stops
+    (C(agenta_upgrade_through_stops) of the upgrade playbook); RV(_value.hops) lists them in order, the target
+    last. The release map's format is in the README (Upgrade paths).
 options:
   _input:
     description: The deployed release tag, for example C(v0.43.0).
@@ -110,9 +111,10 @@ def release_path(current, target, release_map=None):
     if out["skipped"]:
         first = out["skipped"][0]
         reason = next(e for _v, t, e in between if t == first).get("reason") or "the release map says so"
+        words = (current, target, first, reason, first, first, target)
         out["problem"] = ("The upgrade from %s to %s skips %s, a required stop (%s); upgrade to %s first "
-                          "(-e agenta_target_tag=%s), then on to %s." % (current, target, first, reason, first,
-                                                                         first, target))
+                          "(-e agenta_target_tag=%s), then on to %s, or let one run go through every stop "
+                          "(-e agenta_upgrade_through_stops=true)." % words)
     return out
 
 

@@ -38,7 +38,7 @@ def test_a_skipped_required_stop_is_refused_naming_it():
     assert out["destructive"] == ["v0.104.0"]
     assert out["problem"] == ("The upgrade from v0.43.0 to v0.104.0 skips v0.44.4, a required stop (it moves the "
                               "evaluations); upgrade to v0.44.4 first (-e agenta_target_tag=v0.44.4), then on to "
-                              "v0.104.0.")
+                              "v0.104.0, or let one run go through every stop (-e agenta_upgrade_through_stops=true).")
 
 
 def test_the_first_of_several_stops_is_named_and_a_stop_without_reason_says_so():
