@@ -44,8 +44,8 @@ class ActionModule(ActionBase):
             result.update(failed=True, changed=False, msg=problem)
             return result
         entries = run_report.mark_in_progress(entries, in_progress)
-        # The task's own check mode (check_mode: true on the task, or --check), not only the play's --check.
-        check_mode = bool(self._task.check_mode)
+        # The run's --check (the report role writes with check_mode: false), or check_mode: true on the task itself.
+        check_mode = bool(task_vars.get("ansible_check_mode", False)) or bool(self._task.check_mode)
         try:
             json_path, md_path = run_report.write(folder, name, run_id, check_mode, entries, columns)
         except OSError as exc:

@@ -110,6 +110,13 @@ def plain_url(url):
     return re.sub(r"^postgres(ql)?(\+[A-Za-z0-9_]+)?://", "postgresql://", url)
 
 
+def g1_database_url(url):
+    """The URL of the G1 database (agenta_oss, agenta_ee) on the same server when url names its split successor
+    (agenta_oss_core or agenta_oss_tracing, from Agenta v0.45); else None."""
+    found = re.match(r"^(.*/)(agenta_(?:oss|ee))_(?:core|tracing)(\?.*)?$", url)
+    return found.group(1) + found.group(2) + (found.group(3) or "") if found else None
+
+
 def chain_url(name, env, edition="oss"):
     db = database_of(name)
     var = "POSTGRES_URI" if db == "oss" else "POSTGRES_URI_" + db.upper()
@@ -867,8 +874,26 @@ class Run(object):
                 try:
                     self.dbs[chain.db] = Database(url, appname[:63])
                 except Exception as exc:
+                    older = g1_database_url(url) if "does not exist" in first_line(exc) else None
+                    if older and self.answers(older, appname[:63]):
+                        raise Refusal(
+                            "This image (layout %s) uses the database %s, which does not exist, while %s does: the "
+                            "deployment still has the database names of Agenta v0.44 and older (G1). Agenta v0.45 "
+                            "renamed agenta_oss to agenta_oss_core and supertokens_oss to agenta_oss_supertokens, which "
+                            "agenta.fleet does not do yet; rename them as Agenta's v0.45 upgrade guide says (after a "
+                            "backup), then upgrade again." % (self.layout, url.rsplit("/", 1)[-1].split("?")[0],
+                                                              older.rsplit("/", 1)[-1].split("?")[0]))
                     raise Refusal("Could not connect to the %s database (%s): %s."
                                   % (chain.db, mask(url), first_line(exc)))
+
+    @staticmethod
+    def answers(url, appname):
+        """Whether a database answers at url (a probe: the connection is closed again)."""
+        try:
+            Database(url, appname, timeout=5).close()
+        except Exception:
+            return False
+        return True
 
     def read_current(self):
         for chain in self.chains:

@@ -204,17 +204,27 @@ def unchanged(exc):
     return exc
 
 
+def missing_dump(source, items):
+    """The first item whose dump is not in the backup folder source (a file, or a folder for the directory format),
+    as a DeploymentError marked unchanged; None when every dump is there. Read on the module's host."""
+    for item in items:
+        where = os.path.join(source, item["file"].lstrip("/"))
+        if not (os.path.isdir(where) if item["format"] == "directory" else os.path.isfile(where)):
+            return unchanged(DeploymentError(
+                "The dump %s of database %s is not in the backup folder %s; no database was changed. Point the restore "
+                "at the backup's own folder." % (item["file"], item["name"], source)))
+    return None
+
+
 def restore_all(server, source, items, jobs, timeout, note=None):
     """items = [{name, into, file, format}] restored from the backup folder source; -> [{name, into, seconds}].
     Raises DeploymentError naming the database and the tool's first line. note(**fields), when given, notes
     how many databases are restored so far in the run journal while it runs."""
     argv = ["sh", "-c", RESTORE_SCRIPT, "agenta-restore", str(jobs)]
+    problem = missing_dump(source, items)
+    if problem:
+        raise problem
     for item in items:
-        where = os.path.join(source, item["file"].lstrip("/"))
-        if not (os.path.isdir(where) if item["format"] == "directory" else os.path.isfile(where)):
-            raise unchanged(DeploymentError(
-                "The dump %s of database %s is not in the backup folder %s; no database was changed. Point the restore "
-                "at the backup's own folder." % (item["file"], item["name"], source)))
         argv += [plain_name(item["name"], "database"), plain_name(item["into"], "database"),
                  item["file"].lstrip("/"), item["format"]]
     watch = None

@@ -120,7 +120,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.agenta.fleet.plugins.module_utils import docker_access, run_journal
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import DeploymentError, plain_name
 from ansible_collections.agenta.fleet.plugins.module_utils.postgres_access import (
-    connection_argument_spec, existing_databases, ident, open_server, restore_all, within)
+    connection_argument_spec, existing_databases, ident, missing_dump, open_server, restore_all, within)
 
 
 def main():
@@ -155,15 +155,19 @@ def main():
     except DeploymentError as exc:
         module.fail_json(msg=str(exc))
 
-    out = dict(changed=bool(items), restored=[], dropped=[])
+    out = dict(changed=False, restored=[], dropped=[])
+    problem = missing_dump(p["source"], items) if items else None
+    if problem:
+        module.fail_json(msg=str(problem), **out)
     try:
         server = open_server(p) if drops or not module.check_mode else None
-        # Only a database that is there is dropped (and counts as a change): a second drop changes nothing.
-        drops = existing_databases(server, drops)
-        out["changed"] = bool(items or drops)
         if module.check_mode:
-            out.update(restored=[dict(name=i["name"], into=i["into"], seconds=0.0) for i in items], dropped=drops)
+            # Only a database that is there is dropped (and counts as a change): a second drop changes nothing.
+            drops = existing_databases(server, drops)
+            out.update(changed=bool(items or drops), dropped=drops,
+                       restored=[dict(name=i["name"], into=i["into"], seconds=0.0) for i in items])
             module.exit_json(**out)
+        out["changed"] = bool(items)
         if items:
             run_journal.note(p["run_journal"], p["run_id"], phase="restoring databases", restoring=p["source"])
             note = None
@@ -171,6 +175,10 @@ def main():
                 def note(**fields):
                     run_journal.note(p["run_journal"], p["run_id"], **fields)
             out["restored"] = restore_all(server, p["source"], items, p["jobs"], p["timeout"], note=note)
+        # After the restores (one of them may have created a database this call also drops); only a database that
+        # is there is dropped and counts as a change.
+        drops = existing_databases(server, drops)
+        out["changed"] = bool(items or drops)
         for name in drops:
             try:
                 server.psql(["DROP DATABASE IF EXISTS %s WITH (FORCE)" % ident(name)])

@@ -25,6 +25,7 @@ from conftest import REPO
 from test_module_support import ENV_FILE, start_lab
 
 HOST = "staging-1"
+COMPOSE_FILE = "/opt/agenta/hosting/docker-compose/oss/docker-compose.gh.yml"
 SECRET = "Zq7-target-0815"
 BIN = Path(sys.executable).parent
 MODULES = sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.py") if p.stem != "__init__")
@@ -70,6 +71,7 @@ def test_every_target_passes_on_a_lab_host_and_leaves_it_as_it_was(lab, installe
                   agenta_it_fault_switch=True)  # the lab's stand-in image fails a revision on request
     (installed / "tests" / "integration" / "integration_config.yml").write_text(yaml.safe_dump(config))
     revisions, rows, digests = lab.revisions(HOST), lab.row_counts(HOST), lab.table_digests(HOST)
+    files = lab.sh(HOST, "sha256sum", ENV_FILE, COMPOSE_FILE).stdout
     home = installed.parents[2] / "home"
     home.mkdir(exist_ok=True)
     env = {"PATH": f"{BIN}:{os.environ['PATH']}", "HOME": str(home), "LANG": "C.UTF-8", "ANSIBLE_NOCOLOR": "1"}
@@ -87,6 +89,8 @@ def test_every_target_passes_on_a_lab_host_and_leaves_it_as_it_was(lab, installe
     assert lab.revisions(HOST) == revisions
     assert lab.row_counts(HOST) == rows and lab.table_digests(HOST) == digests
     assert lab.sh(HOST, "ls", "-A", "/var/tmp/agenta-fleet-it", check=False).stdout.strip() == ""
+    assert lab.psql(HOST, "postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'agenta\\_fleet\\_%'") == "0"
+    assert lab.sh(HOST, "sha256sum", ENV_FILE, COMPOSE_FILE).stdout == files
 
 
 def installed_env(installed: Path) -> dict:
@@ -116,6 +120,7 @@ def test_the_installed_upgrade_plans_a_lab_host_by_its_fqcn_and_changes_nothing(
     assert re.search(rf"^{HOST}\s+: ok=\d+ .*failed=0 ", said, re.M), said[-2000:]
     assert SECRET not in said
     (report,) = tmp_path.glob("upgrade-*.json")
+    assert json.loads(report.read_text())["check_mode"] is True
     (entry,) = json.loads(report.read_text())["hosts"]
     assert entry["outcome"] == "would upgrade" and entry["pending"]["oss"][-1] == "1a0000000006", entry
     assert (lab.revisions(HOST), lab.sh(HOST, "sha256sum", ENV_FILE).stdout) == before

@@ -69,9 +69,26 @@ def test_check_mode_shows_the_path_through_the_stop_and_changes_nothing(lab, tmp
     run = lab.playbook(PLAYBOOK, limit=HOST, check=True, extra_vars={**STOPS, "agenta_report_dir": str(tmp_path)})
     assert run.rc == 0, run.stdout[-3000:] + run.stderr[-2000:]
     entry = report(tmp_path)
+    assert json.loads(next(tmp_path.glob("upgrade-*.json")).read_text())["check_mode"] is True
     assert entry["path"] == ["v0.44.4", "v0.44.5"] and entry["outcome"] == "would upgrade", entry
     assert entry["pending"]["oss"] == ["1a0000000003", "1a0000000004", "1a0000000005", "1a0000000006",
                                        "1a0000000007"], entry
+    assert snapshot(lab) == before and backups(lab) == written
+
+
+def test_a_g1_deployment_is_refused_a_split_release_naming_the_v045_rename(lab, tmp_path):
+    """v0.103.0 (G2) keeps its data in agenta_oss_core and agenta_oss_tracing; a G1 deployment still has agenta_oss
+    (Agenta v0.45 renamed it): the plan says so in one sentence and nothing changes."""
+    before, written = snapshot(lab), backups(lab)
+    run = lab.playbook(PLAYBOOK, limit=HOST, extra_vars={"agenta_target_tag": "v0.103.0",
+                                                         "agenta_report_dir": str(tmp_path)})
+    assert run.rc != 0, run.stdout[-3000:]
+    entry = report(tmp_path)
+    assert entry["outcome"] == "refused", entry
+    assert ("This image (layout g2) uses the database agenta_oss_core, which does not exist, while agenta_oss does: "
+            "the deployment still has the database names of Agenta v0.44 and older (G1). Agenta v0.45 renamed "
+            "agenta_oss to agenta_oss_core") in entry["message"], entry["message"]
+    assert "password" not in entry["message"]
     assert snapshot(lab) == before and backups(lab) == written
 
 

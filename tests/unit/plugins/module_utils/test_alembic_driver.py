@@ -1014,3 +1014,15 @@ def test_a_copy_in_a_subfolder_alembic_does_not_read_is_ignored(drv, tmp_path, f
         handle.write('revision = "1a02"\ndown_revision = "1a01"\n')
     out = plan(drv, str(tmp_path))
     assert not out.get("refused"), out
+
+
+@pytest.mark.parametrize("url,older", [
+    ("postgresql://u:p@postgres:5432/agenta_oss_core", "postgresql://u:p@postgres:5432/agenta_oss"),
+    ("postgresql://u:p@postgres:5432/agenta_oss_tracing?sslmode=disable",
+     "postgresql://u:p@postgres:5432/agenta_oss?sslmode=disable"),
+    ("postgresql://u:p@postgres:5432/agenta_ee_core", "postgresql://u:p@postgres:5432/agenta_ee"),
+    ("postgresql://u:p@postgres:5432/agenta_oss", None),
+    ("postgresql://u:p@postgres:5432/mydb_core", None),
+])
+def test_the_g1_name_of_a_split_database_is_found_for_the_v045_rename_sentence(drv, url, older):
+    assert drv["g1_database_url"](url) == older
