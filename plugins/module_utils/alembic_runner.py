@@ -10,7 +10,7 @@ import socket
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
+from ansible_collections.agenta.fleet.plugins.module_utils import docker_access, progress
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import (
     DEFAULT_CONTAINER, EnvFileError, MIGRATIONS_DIR, last_line, mask, parse_driver_output, parse_env_file,
     split_progress)
@@ -53,15 +53,12 @@ def require_docker(module):
 def progress_watch(note):
     """A run_oneshot watch that notes the driver's last progress line (chain, revisions applied of pending) in the
     run journal through note(**fields), only when it changed."""
-    seen = [None]
-
-    def watch(container):
+    def read(container):
         _rest, last = split_progress(container.logs(stdout=False, stderr=True, tail=20))
-        if last is not None and last != seen[0]:
-            seen[0] = last
-            note(progress=dict(step="migrating", chain=last.get("chain"), applied=last.get("applied"),
-                               of=last.get("of")))
-    return watch
+        if last is None:
+            return None
+        return dict(step="migrating", chain=last.get("chain"), applied=last.get("applied"), of=last.get("of"))
+    return progress.changes_watch(note, read)
 
 
 def run_driver(params, spec, note=None):

@@ -89,6 +89,10 @@ def summary(found, compose_changed, tag, postgres=None):
     if postgres and not postgres.get("image_present", True):
         parts.append("the PostgreSQL image %s is not on the host yet: the run pulls it and checks its major version "
                      "against the data before anything changes" % postgres["image_after"])
+    if postgres_moves(postgres):
+        parts.append("PostgreSQL moves from %s to %s: every database is restored from the backup's dumps into an "
+                     "emptied %s, and the %s cluster is kept in a volume of its own"
+                     % (postgres["data_major"], postgres["image_major"], postgres["volume"], postgres["data_major"]))
     if compose_changed:
         parts.append("the release's compose file replaces the deployment's")
     if found["added"]:
@@ -156,8 +160,9 @@ def holds(targets, path):
     return any(path == t.rstrip("/") or path.startswith(t.rstrip("/") + "/") for t in targets)
 
 
-def postgres_problem(found):
-    """One sentence when the release's PostgreSQL cannot start on the deployment's data, else ''.
+def postgres_problem(found, move=False):
+    """One sentence when the release's PostgreSQL cannot start on the deployment's data, else ''. With move (the
+    operator's agenta_postgres_move=true), a cluster of another major is not a problem: the upgrade moves it.
 
     found: image_before, image_after, data_major (int or None: no local cluster), image_major (int or None),
     image_present (bool), pgdata (the new container's data folder), mounts (its writable mount targets), volume
@@ -185,10 +190,18 @@ def postgres_problem(found):
         return ("The PostgreSQL major version of %s could not be read (postgres --version), so it cannot be checked "
                 "against the %s cluster in %s; keep the postgres image at %s in the release's compose file. Nothing "
                 "was changed." % (found["image_after"], found["data_major"], found["volume"], found["image_before"]))
-    if found["image_major"] != found["data_major"]:
+    if found["image_major"] != found["data_major"] and not move:
         return ("The release's compose file moves PostgreSQL from %s to %s (%s), and PostgreSQL %s cannot start on "
-                "the %s cluster in %s; keep the postgres image at %s in the release's compose file (agenta_release_dir) "
-                "and move the data to %s separately (pg_dump of every database, a new volume, restore). Nothing was "
-                "changed." % (found["data_major"], found["image_major"], found["image_after"], found["image_major"],
-                              found["data_major"], found["volume"], found["image_before"], found["image_major"]))
+                "the %s cluster in %s; keep the postgres image at %s in the release's compose file (agenta_release_dir), "
+                "or let the upgrade move the data (-e agenta_postgres_move=true: every database dumped, the %s cluster "
+                "kept in a volume of its own, the dumps restored into PostgreSQL %s). Nothing was changed."
+                % (found["data_major"], found["image_major"], found["image_after"], found["image_major"],
+                   found["data_major"], found["volume"], found["image_before"], found["data_major"],
+                   found["image_major"]))
     return ""
+
+
+def postgres_moves(found):
+    """Whether the release's PostgreSQL is another major than the cluster in the data volume (both known)."""
+    return bool(found and found.get("data_major") is not None and found.get("image_major") is not None
+                and found["data_major"] != found["image_major"])

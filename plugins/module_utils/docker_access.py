@@ -184,7 +184,9 @@ def run_oneshot(client, image, argv, environment=None, network=None, workdir=Non
     finally:
         if container is not None:
             try:
-                container.remove(force=True)
+                # v=True: the anonymous volumes the image declares (postgres images: VOLUME
+                # /var/lib/postgresql/data) go with the one-shot; named volumes it mounted stay.
+                container.remove(force=True, v=True)
             except Exception:
                 pass
     return code, out or b"", err or b""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
+from ansible_collections.agenta.fleet.plugins.module_utils import docker_access, progress
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import EnvFileError, mask, parse_env_file
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import (
     DeploymentError, db_login, first_line, literal, plain_name, psql_argv)
@@ -229,13 +229,8 @@ def restore_all(server, source, items, jobs, timeout, note=None):
                  item["file"].lstrip("/"), item["format"]]
     watch = None
     if note is not None:
-        seen = [None]
-
-        def watch(container):
-            now = restore_progress(container.logs(stdout=True, stderr=False), len(items))
-            if now != seen[0]:
-                seen[0] = now
-                note(progress=now)
+        watch = progress.changes_watch(
+            note, lambda container: restore_progress(container.logs(stdout=True, stderr=False), len(items)))
     code, out, err = server.client_run(argv, volumes={source: {"bind": "/backup", "mode": "ro"}}, timeout=timeout,
                                        purpose="pg_restore", watch=watch)
     if code != 0:

@@ -136,6 +136,20 @@ def line(host, step, elapsed, journal):
     return text
 
 
+def changes_watch(note, read):
+    """A run_oneshot watch(container) that notes progress=read(container) in the run journal through
+    note(**fields) when it is not None and differs from the last one noted (the logs are read every poll, the
+    journal is written only when the step moved)."""
+    seen = [None]
+
+    def watch(container):
+        now = read(container)
+        if now is not None and now != seen[0]:
+            seen[0] = now
+            note(progress=now)
+    return watch
+
+
 class Watcher(threading.Thread):
     """Notes the bytes under folder in the run journal every `every` seconds until stopped (note: a function
     note(**fields), e.g. run_journal.note bound to the journal and run). Never raises into the module."""

@@ -68,6 +68,16 @@ def note(path, run_id, **fields):
         return _note(path, run_id, fields)
 
 
+def noter(path, run_id):
+    """note(**fields) bound to the journal of run_id, for a module's progress callbacks; None without a journal."""
+    if not path or not run_id:
+        return None
+
+    def bound(**fields):
+        return note(path, run_id, **fields)
+    return bound
+
+
 def _note(path, run_id, fields):
     journal = read(path)
     if journal.get("run_id") != run_id:

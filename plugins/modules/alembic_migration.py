@@ -421,10 +421,7 @@ def main():
     journal = None if module.check_mode else params["run_journal"]
     run_journal.note(journal, params["run_id"], phase="migrating",
                      migration="%s with %s" % (action, params.get("image") or params.get("container") or "?"))
-    note = None
-    if journal and params["run_id"]:
-        def note(**fields):
-            run_journal.note(journal, params["run_id"], **fields)
+    note = run_journal.noter(journal, params["run_id"])
     try:
         result = run_driver(params, spec, note=note)
     except docker_access.DockerAccessError as exc:

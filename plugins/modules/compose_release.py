@@ -25,8 +25,9 @@ description:
     nothing; the caller runs C(docker compose up -d).
   - The env file is parsed inside the module; only the values of the pinned variables (image tags) are returned.
   - A release that moves PostgreSQL to another major version (Agenta's compose went from C(postgres:16) to
-    C(postgres:17) at v0.94.6), or whose PostgreSQL keeps its data outside its volumes (PostgreSQL 18 images use
-    C(/var/lib/postgresql/18/docker)), is refused with one sentence, before anything changes.
+    C(postgres:17) at v0.94.6) is refused with one sentence, before anything changes, unless O(postgres_move)
+    allows it; one whose PostgreSQL keeps its data outside its volumes (PostgreSQL 18 images use
+    C(/var/lib/postgresql/18/docker)) is always refused.
 author:
   - Agenta fleet maintainers (@agenta-fleet)
 options:
@@ -79,6 +80,13 @@ options:
         would start PostgreSQL on a cluster of another major, or on an empty folder, is refused.
     type: str
     default: postgres
+  postgres_move:
+    description:
+      - Allow a release whose PostgreSQL is another major than the cluster in the data volume; C(move) in RV(postgres)
+        then says so, and the caller moves the data (M(agenta.fleet.postgres_move), a restore of the backup's dumps).
+        The file is installed by this module as with any release; nothing here moves data.
+    type: bool
+    default: false
 requirements:
   - Docker SDK for Python (C(docker)) and the C(docker compose) plugin on the host.
 attributes:
@@ -183,7 +191,8 @@ floating:
 postgres:
   description:
     - What was checked of PostgreSQL (C(image_before), C(image_after), C(data_major), C(image_major), C(pgdata),
-      C(mounts), C(volume)); null when the host runs no PostgreSQL of the project or the release has none.
+      C(mounts), C(volume), and C(move), true when the release's major differs from the cluster's, allowed by
+      O(postgres_move)); null when the host runs no PostgreSQL of the project or the release has none.
   returned: always
   type: dict
 env_missing:
@@ -346,6 +355,7 @@ def main():
             state=dict(type="str", choices=["planned", "present"], default="present"),
             stop_timeout=dict(type="int", default=10),
             postgres_service=dict(type="str", default="postgres"),
+            postgres_move=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -415,9 +425,11 @@ def main():
     existing = dict((s, sorted(c.name for c in cs)) for s, cs in containers.items())
     found = logic.plan(old_services, new_config, raw_config, existing, env, example_keys, p["tag"], p["image_prefix"])
     compose_changed = hashlib.sha256(old_bytes).hexdigest() != hashlib.sha256(new_bytes).hexdigest()
-    problem = logic.postgres_problem(pg) if pg else ""
+    problem = logic.postgres_problem(pg, p["postgres_move"]) if pg else ""
     if problem:
         module.fail_json(msg=problem, postgres=pg)
+    if pg:
+        pg["move"] = logic.postgres_moves(pg)
     result = dict(changed=False, compose_changed=compose_changed, postgres=pg,
                   long_running=[s for s in found["services"] if s not in found["oneshot"]],
                   summary=logic.summary(found, compose_changed, p["tag"], pg), **found)

@@ -170,11 +170,8 @@ def main():
         out["changed"] = bool(items)
         if items:
             run_journal.note(p["run_journal"], p["run_id"], phase="restoring databases", restoring=p["source"])
-            note = None
-            if p["run_journal"] and p["run_id"]:
-                def note(**fields):
-                    run_journal.note(p["run_journal"], p["run_id"], **fields)
-            out["restored"] = restore_all(server, p["source"], items, p["jobs"], p["timeout"], note=note)
+            out["restored"] = restore_all(server, p["source"], items, p["jobs"], p["timeout"],
+                                          note=run_journal.noter(p["run_journal"], p["run_id"]))
         # After the restores (one of them may have created a database this call also drops); only a database that
         # is there is dropped and counts as a change.
         drops = existing_databases(server, drops)

@@ -14,6 +14,7 @@ import pytest
 BACKUP_DIR = "/var/backups/agenta"
 COMPOSE_DIR = "/opt/agenta/hosting/docker-compose/oss"
 HOST = "staging-1"
+ENV_FILE = "/opt/agenta/hosting/docker-compose/oss/.env.oss.gh"
 OTHER = "production-1"
 
 BACKUP_PLAY = """
@@ -396,4 +397,28 @@ def test_restore_refuses_a_tampered_backup_and_changes_nothing(lab, state):
                for msg in msgs), msgs
     assert all_counts(lab, HOST) == before
     assert lab.sh(HOST, "docker", "inspect", "-f", "{{.Id}}", "agenta-oss-gh-api-1").stdout.strip() == container_id
+    assert health(lab.hosts[HOST].api_url) == 200
+
+
+def test_restore_of_a_checksummed_file_that_is_no_dump_changes_no_database_and_puts_the_files_back(lab, state):
+    """The manifest's checksum matches, but the file is not a dump: agenta.fleet.database_restore lists every dump
+    before it drops the first database and fails with changed false; the role then knows no database was changed,
+    puts the env file back as it was and starts the services again."""
+    core = "agenta_oss" if lab.hosts[HOST].layout == "g1" else "agenta_oss_core"
+    lab.psql(HOST, core, "DELETE FROM apps WHERE ctid IN (SELECT ctid FROM apps LIMIT 3)")
+    folder = backup(lab, agenta_backup_force=True, agenta_backup_dir="/var/backups/agenta-nodump")["path"]
+    before, env_before = all_counts(lab, HOST), lab.sh(HOST, "cat", ENV_FILE).stdout
+    manifest = folder + "/manifest.json"
+    m = read_json(lab, HOST, manifest)
+    entry = next(d for d in m["databases"] if d["format"] == "custom")
+    lab.sh(HOST, "sh", "-c", f"printf 'not a dump\\n' > {folder}/{entry['file']}")
+    entry["sha256"] = lab.sh(HOST, "sha256sum", f"{folder}/{entry['file']}").stdout.split()[0]
+    lab.sh(HOST, "tee", manifest, input=json.dumps(m))
+    res = restore(lab, agenta_restore_manifest=manifest)
+    assert res.rc != 0
+    msgs = failure_messages(res)
+    assert any(msg.startswith(f"The restore of {HOST} failed before any database was changed and the services were "
+                              "started again as they were") for msg in msgs), msgs
+    assert all_counts(lab, HOST) == before
+    assert lab.sh(HOST, "cat", ENV_FILE).stdout == env_before
     assert health(lab.hosts[HOST].api_url) == 200

@@ -72,6 +72,7 @@ def test_every_target_passes_on_a_lab_host_and_leaves_it_as_it_was(lab, installe
     (installed / "tests" / "integration" / "integration_config.yml").write_text(yaml.safe_dump(config))
     revisions, rows, digests = lab.revisions(HOST), lab.row_counts(HOST), lab.table_digests(HOST)
     files = lab.sh(HOST, "sha256sum", ENV_FILE, COMPOSE_FILE).stdout
+    volumes = lab.sh(HOST, "docker", "volume", "ls", "-q").stdout
     home = installed.parents[2] / "home"
     home.mkdir(exist_ok=True)
     env = {"PATH": f"{BIN}:{os.environ['PATH']}", "HOME": str(home), "LANG": "C.UTF-8", "ANSIBLE_NOCOLOR": "1"}
@@ -91,6 +92,7 @@ def test_every_target_passes_on_a_lab_host_and_leaves_it_as_it_was(lab, installe
     assert lab.sh(HOST, "ls", "-A", "/var/tmp/agenta-fleet-it", check=False).stdout.strip() == ""
     assert lab.psql(HOST, "postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'agenta\\_fleet\\_%'") == "0"
     assert lab.sh(HOST, "sha256sum", ENV_FILE, COMPOSE_FILE).stdout == files
+    assert lab.sh(HOST, "docker", "volume", "ls", "-q").stdout == volumes  # postgres_move's kept volume is gone
 
 
 def installed_env(installed: Path) -> dict:

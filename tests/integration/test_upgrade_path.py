@@ -105,6 +105,7 @@ def test_a_failure_after_the_stop_puts_the_host_back_where_the_run_started(lab, 
     entry = report(tmp_path)
     assert entry["outcome"] == "failed, restored", entry["message"]
     assert "1a0000000007" in entry["message"], entry
+    assert entry["message"].startswith("On the way to v0.44.5 (the target, after v0.44.4), "), entry["message"]
     # The stop was reached before the failure: its migration ran to v0.44.4's head, then the target's failed.
     steps = migrations(run)
     assert len(steps) == 2 and "v0.44.4" in steps[0][0] and steps[0][1:] == ("1a0000000002", "1a0000000006"), steps

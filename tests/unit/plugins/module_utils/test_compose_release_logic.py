@@ -175,3 +175,15 @@ def test_the_plan_says_when_the_postgres_image_is_pulled_first():
     text = cr.summary(found, False, "", {"image_present": False, "image_after": "postgres:17"})
     assert text.startswith("The PostgreSQL image postgres:17 is not on the host yet: the run pulls it and checks its "
                            "major version against the data before anything changes")
+
+
+def test_a_move_of_the_major_is_allowed_only_when_asked_and_the_plan_says_it():
+    assert cr.postgres_problem(dict(PG), move=True) == ""
+    assert "-e agenta_postgres_move=true" in cr.postgres_problem(dict(PG))
+    assert cr.postgres_moves(PG) and not cr.postgres_moves(dict(PG, image_major=16)) and not cr.postgres_moves(None)
+    # the data folder outside the volumes is refused whatever the operator allows
+    assert cr.postgres_problem(dict(PG, pgdata="/var/lib/postgresql/18/docker"), move=True).startswith(
+        "The release's postgres (postgres:17) keeps its data at")
+    found = cr.plan([], config(), config(), {}, {}, [], "", PREFIX)
+    assert "PostgreSQL moves from 16 to 17: every database is restored from the backup's dumps into an emptied " \
+           "agenta-oss-gh_postgres-data, and the 16 cluster is kept in a volume of its own" in cr.summary(found, False, "", PG)

@@ -37,8 +37,8 @@ class Container:
     def logs(self, stdout, stderr):
         return b"out" if stdout else b""
 
-    def remove(self, force):
-        self.removed = force
+    def remove(self, force, v=False):
+        self.removed = (force, v)  # v: the image's anonymous volumes go too
 
 
 class Client:
@@ -62,7 +62,7 @@ def test_a_container_past_its_timeout_is_removed_and_the_setting_named():
     assert str(info.value) == ("The migration in a one-shot container of agenta-api:v2 did not finish within 30 s, so "
                                "the container was stopped and removed; if it needs longer, raise agenta_migrate_timeout "
                                "and run again.")
-    assert container.removed is True
+    assert container.removed == (True, True)
 
 
 def test_other_errors_keep_their_reason():
@@ -70,13 +70,13 @@ def test_other_errors_keep_their_reason():
     with pytest.raises(docker_access.DockerAccessError) as info:
         docker_access.run_oneshot(Client(container), "agenta-api:v2", ["python"], timeout=30)
     assert str(info.value) == "Running the migration in a one-shot container of agenta-api:v2 failed: no such network."
-    assert container.removed is True
+    assert container.removed == (True, True)
 
 
 def test_a_finished_container_returns_its_output():
     container = Container()
     assert docker_access.run_oneshot(Client(container), "img", ["true"]) == (0, b"out", b"")
-    assert container.removed is True
+    assert container.removed == (True, True)
 
 
 class SlowContainer(Container):

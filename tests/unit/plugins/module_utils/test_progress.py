@@ -131,3 +131,11 @@ def test_which_steps_run_as_a_job(interval, size, min_bytes, job):
 
 def test_a_size_of_zero_is_a_database_that_was_not_measured():
     assert progress.as_job(15, 0) is True
+
+
+def test_a_log_watch_notes_a_step_once_and_nothing_before_the_first():
+    noted, said = [], iter([None, {"applied": 1}, {"applied": 1}, {"applied": 2}, None])
+    watch = progress.changes_watch(lambda **fields: noted.append(fields), lambda container: next(said))
+    for _poll in range(5):
+        watch("container")
+    assert noted == [{"progress": {"applied": 1}}, {"progress": {"applied": 2}}]

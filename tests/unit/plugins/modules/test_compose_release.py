@@ -36,7 +36,7 @@ def test_docs_name_every_option():
     returned = yaml.safe_load(compose_release.RETURN)
     assert set(doc["options"]) == {"content", "env_example", "compose_dir", "compose_file", "env_file",
                                    "compose_project", "tag", "image_prefix", "state", "stop_timeout",
-                                   "postgres_service"}
+                                   "postgres_service", "postgres_move"}
     assert {"summary", "would_change", "added", "removed", "pins", "long_running"} <= set(returned)
 
 

@@ -50,6 +50,11 @@ def test_take_refuse_release(tmp_path, capsys):
     # A module of the same run adds its backup; another run's note changes nothing.
     assert run_journal.note(path, "R1", phase="backed up", backup="/b/m.json")
     assert not run_journal.note(path, "R2", phase="x")
+    # A module's progress callback: bound to its run, or None when the module has no journal.
+    assert run_journal.noter(path, "R1")(progress={"step": "dumping"})
+    assert not run_journal.noter(path, "R2")(progress={"step": "x"})
+    assert run_journal.noter("", "R1") is None and run_journal.noter(path, "") is None
+    assert run_journal.note(path, "R1", progress=None)
     second = call(capsys, path=path, run_id="R2", owner="bob@ctl")
     assert second["_rc"] == 1 and second["failed"]
     assert second["msg"].startswith(f"The run lock {path} is held by run R1 (upgrade by alice@ctl, started ")

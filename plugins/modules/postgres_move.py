@@ -1,0 +1,398 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, agenta.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: postgres_move
+short_description: Move a deployment's PostgreSQL data volume aside for a new major version, or put it back
+version_added: 0.1.0
+description:
+  - PostgreSQL cannot start on the cluster of another major version (Agenta's compose moved C(postgres:16) to
+    C(postgres:17) at v0.94.6). The upgrade moves the data by dump and restore; this module does the volume part,
+    in one call, with the stack stopped.
+  - With O(state=moved) it stops the containers of the compose project, copies every byte of the data volume
+    O(volume) into a new volume O(keep_as) (checked file by file, and its C(PG_VERSION) must be O(from_major)),
+    writes the record O(record) (next to the backup's manifest), then empties O(volume) and removes the container
+    of O(postgres_service), so that C(docker compose up -d) starts the new major on an empty folder (C(initdb)),
+    into which the caller restores the backup's dumps. The old cluster stays in O(keep_as) until the operator
+    removes it.
+  - With O(state=reverted) it reads O(record), stops the project's containers, keeps the cluster the volume holds
+    now (the new major's) in a volume of its own, puts the bytes of the kept cluster back into O(volume) and removes
+    the container of O(postgres_service), so that the old compose file starts the old major on its own data. The
+    restore role calls it when the backup it restores has a record.
+  - Both states are idempotent; a second call reports no change.
+author:
+  - Agenta fleet maintainers (@agenta-fleet)
+options:
+  state:
+    description: V(moved) moves the data aside and empties the volume; V(reverted) puts it back.
+    type: str
+    choices: [moved, reverted]
+    default: moved
+  record:
+    description:
+      - The file that records the move (JSON, mode 0600), in the folder of the backup taken before it; the
+        restore of that backup reads it. Its folder must exist.
+    type: path
+    required: true
+  volume:
+    description: The data volume of PostgreSQL (C(agenta-oss-gh_postgres-data)). Required with O(state=moved).
+    type: str
+  keep_as:
+    description: The new volume that keeps the old cluster. Required with O(state=moved).
+    type: str
+  image:
+    description:
+      - The image of the one-shot containers that copy the bytes (any image with C(sh), C(tar), C(find) and
+        C(md5sum); the deployment's current PostgreSQL image is the natural choice). Required with O(state=moved);
+        O(state=reverted) uses the one in the record.
+    type: str
+  from_major:
+    description: The major version of the cluster in O(volume) (its C(PG_VERSION)). Required with O(state=moved).
+    type: int
+  to_major:
+    description: The major version of the release's PostgreSQL image, for the record and the messages.
+    type: int
+  compose_project:
+    description: The Compose project of the deployment; its containers are stopped first.
+    type: str
+    default: agenta-oss-gh
+  postgres_service:
+    description: The Compose service of PostgreSQL; its container is removed so that Compose creates it again.
+    type: str
+    default: postgres
+  stop_timeout:
+    description: Seconds a container gets to stop before it is killed.
+    type: int
+    default: 30
+  timeout:
+    description: Seconds a copy may take before it is stopped (raise it for a large database).
+    type: int
+    default: 3600
+requirements:
+  - Docker SDK for Python (C(docker)) on the host.
+attributes:
+  check_mode:
+    support: full
+    description: Returns what would be copied, kept and emptied; stops and writes nothing.
+  diff_mode:
+    support: none
+    description: Volumes have no text to compare; RV(summary) names what changes.
+  idempotent:
+    support: full
+    description: A second call with the same record reports no change.
+  platform:
+    platforms: posix
+    support: full
+    description: Runs on the Docker host.
+seealso:
+  - module: agenta.fleet.compose_release
+  - module: agenta.fleet.database_restore
+notes:
+  - The kept volume is never removed by the collection; the report of the upgrade names it and the command that
+    removes it once the rollback is no longer wanted.
+"""
+
+EXAMPLES = r"""
+- name: Move the PostgreSQL 15 cluster aside for PostgreSQL 17
+  agenta.fleet.postgres_move:
+    volume: agenta-oss-gh_postgres-data
+    keep_as: agenta-oss-gh_postgres-data.pg15.20261204T101500Z
+    image: postgres:15
+    from_major: 15
+    to_major: 17
+    record: /var/backups/agenta/20261204T101500Z/postgres-move.json
+
+- name: Put the PostgreSQL 15 cluster back (the restore of that backup)
+  agenta.fleet.postgres_move:
+    state: reverted
+    record: /var/backups/agenta/20261204T101500Z/postgres-move.json
+"""
+
+RETURN = r"""
+volume:
+  description: The data volume.
+  returned: always
+  type: str
+  sample: agenta-oss-gh_postgres-data
+kept_volume:
+  description: The volume that holds the old cluster.
+  returned: always
+  type: str
+  sample: agenta-oss-gh_postgres-data.pg15.20261204T101500Z
+from_major:
+  description: The major version of the old cluster.
+  returned: always
+  type: int
+to_major:
+  description: The major version of the release's PostgreSQL.
+  returned: when known
+  type: int
+replaced_volume:
+  description: With O(state=reverted), the volume that keeps the cluster the revert replaced (empty when the data
+    volume held none).
+  returned: always
+  type: str
+stopped:
+  description: The containers of the project that were stopped.
+  returned: always
+  type: list
+  elements: str
+summary:
+  description: One sentence naming what was (or would be) done.
+  returned: always
+  type: str
+"""
+
+import datetime
+import json
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.agenta.fleet.plugins.module_utils import docker_access, run_report
+
+TOOL = "agenta.fleet.postgres_move"
+_VOLUME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]+$")
+# Copies every byte of /from into the emptied /to, compares both trees (path, mode, owner; size, link and md5 of
+# every file; not the size of a folder, which depends on its history) and
+# prints the copy's PG_VERSION (the cluster may be the volume's root or a folder in it).
+COPY_SH = r"""set -e
+find /to -mindepth 1 -delete
+tar -C /from -cf - . | tar -C /to -xpf -
+tree() { cd "$1" && { find . -type d -printf 'd %p %m %U %G\n'; find . ! -type d -printf 'f %p %s %m %U %G %l\n'
+  find . -type f -exec md5sum {} +; } | sort; }
+[ "$(tree /from | md5sum)" = "$(tree /to | md5sum)" ] || { echo "the copy differs from its source" >&2; exit 3; }
+found=$(find /to -maxdepth 3 -name PG_VERSION | head -n 1)
+[ -n "$found" ] && cat "$found" || true
+"""
+EMPTY_SH = "find /v -mindepth 1 -delete"
+MAJOR_SH = 'found=$(find /v -maxdepth 3 -name PG_VERSION | head -n 1); [ -n "$found" ] && cat "$found" || true'
+
+
+def major_of(output):
+    """The first line of a PG_VERSION file -> int, or None (no cluster)."""
+    text = (output.decode("utf-8", "replace") if isinstance(output, bytes) else output or "").strip()
+    first = text.splitlines()[0].strip() if text else ""
+    return int(first.split(".")[0]) if first.split(".")[0].isdigit() else None
+
+
+def volume_name(name, what):
+    if not name or not _VOLUME.match(name):
+        raise ValueError("%s must be a Docker volume name (letters, digits, _ . -), not %r." % (what, name))
+    return name
+
+
+def read_record(path):
+    """The record at path, checked; None when there is none. Raises ValueError (one sentence) on a bad one."""
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            record = json.load(handle)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ValueError("The record %s of a PostgreSQL move could not be read (%s); nothing was changed." % (path, exc))
+    if not isinstance(record, dict) or record.get("tool") != TOOL or record.get("state") not in ("moved", "reverted"):
+        raise ValueError("The file %s is not a record of %s; nothing was changed." % (path, TOOL))
+    for key in ("volume", "kept_volume"):
+        volume_name(record.get(key), "The record's %s" % key)
+    if not isinstance(record.get("from_major"), int) or not record.get("image"):
+        raise ValueError("The record %s names no from_major or image; nothing was changed." % path)
+    return record
+
+
+def write_record(path, record):
+    """Atomically, mode 0600 (the writer of the run reports)."""
+    run_report.write_private(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Host(object):
+    """The Docker side: volumes, the project's containers, one-shot copies."""
+
+    def __init__(self, client, p):
+        self.client, self.p = client, p
+        self.touched = False  # a container was stopped: from then on a failure has changed the host
+
+    def volume_exists(self, name):
+        try:
+            self.client.volumes.get(name)
+            return True
+        except docker_access.docker_errors.NotFound:
+            return False
+        except Exception as exc:
+            raise docker_access.DockerAccessError("Could not inspect volume %s: %s." % (name, docker_access._reason(exc)))
+
+    def project_containers(self):
+        label = "%s=%s" % (docker_access.PROJECT_LABEL, self.p["compose_project"])
+        try:
+            return self.client.containers.list(all=True, filters={"label": label})
+        except Exception as exc:
+            raise docker_access.DockerAccessError("Could not list the containers of compose project %s: %s."
+                                                  % (self.p["compose_project"], docker_access._reason(exc)))
+
+    def stop_project(self):
+        stopped = []
+        for container in self.project_containers():
+            if container.status == "running":
+                self.touched = True
+                container.stop(timeout=self.p["stop_timeout"])
+                stopped.append(container.name)
+        return sorted(stopped)
+
+    def remove_postgres(self):
+        for container in self.project_containers():
+            if (container.labels or {}).get(docker_access.SERVICE_LABEL) == self.p["postgres_service"]:
+                container.remove(force=True)
+
+    def oneshot(self, image, script, volumes, purpose):
+        code, out, err = docker_access.run_oneshot(
+            self.client, image, ["sh", "-c", script], volumes=volumes, timeout=self.p["timeout"], purpose=purpose,
+            name_prefix="agenta-fleet-pgmove", timeout_setting="the module's timeout (agenta_postgres_move_timeout)")
+        if code != 0:
+            said = (err or out or b"").decode("utf-8", "replace").strip().splitlines() or ["no output"]
+            raise docker_access.DockerAccessError("%s failed: %s." % (purpose[:1].upper() + purpose[1:], said[-1]))
+        return out
+
+    def major(self, image, volume):
+        return major_of(self.oneshot(image, MAJOR_SH, {volume: {"bind": "/v", "mode": "ro"}},
+                                     "reading PG_VERSION of volume %s" % volume))
+
+    def copy(self, image, source, dest, labels=None):
+        if not self.volume_exists(dest):
+            self.client.volumes.create(name=dest, labels=labels or {})
+        out = self.oneshot(image, COPY_SH, {source: {"bind": "/from", "mode": "ro"}, dest: {"bind": "/to", "mode": "rw"}},
+                           "copying volume %s to %s" % (source, dest))
+        return major_of(out)
+
+    def empty(self, image, volume):
+        self.oneshot(image, EMPTY_SH, {volume: {"bind": "/v", "mode": "rw"}}, "emptying volume %s" % volume)
+
+
+def move(module, host, p):
+    volume, keep = volume_name(p["volume"], "volume"), volume_name(p["keep_as"], "keep_as")
+    out = dict(changed=False, volume=volume, kept_volume=keep, from_major=p["from_major"], to_major=p["to_major"],
+               replaced_volume="", stopped=[])
+    record = read_record(p["record"])
+    if record and record["volume"] == volume and record["kept_volume"] == keep and record["state"] == "moved" \
+            and host.volume_exists(keep):
+        out["summary"] = ("The PostgreSQL %s cluster of %s was moved to %s already." % (record["from_major"], volume, keep))
+        return out
+    if record:
+        raise ValueError("The record %s names another move (%s to %s, %s); nothing was changed." % (
+            p["record"], record["volume"], record["kept_volume"], record["state"]))
+    if not host.volume_exists(volume):
+        raise ValueError("Could not find the data volume %s on this host; nothing was changed." % volume)
+    if host.volume_exists(keep):
+        raise ValueError("The volume %s exists already, so the old cluster cannot be kept there; remove it or "
+                         "choose another name. Nothing was changed." % keep)
+    out["summary"] = ("Stop the services, copy the PostgreSQL %s cluster of %s to %s, and empty %s for PostgreSQL %s."
+                      % (p["from_major"], volume, keep, volume, p["to_major"] or "of the release"))
+    out["changed"] = True
+    if module.check_mode:
+        return out
+    out["stopped"] = host.stop_project()
+    copied = host.copy(p["image"], volume, keep, labels={"agenta.fleet.kept-from": volume,
+                                                         "agenta.fleet.pg-major": str(p["from_major"])})
+    if copied != p["from_major"]:
+        raise docker_access.DockerAccessError(
+            "The copy of %s in %s holds PostgreSQL %s, not %s, so %s was left as it was; check the data volume."
+            % (volume, keep, copied, p["from_major"], volume))
+    write_record(p["record"], dict(tool=TOOL, state="moved", volume=volume, kept_volume=keep, image=p["image"],
+                                   from_major=p["from_major"], to_major=p["to_major"], moved_at=now(),
+                                   stopped=out["stopped"]))
+    host.empty(p["image"], volume)
+    host.remove_postgres()
+    out["summary"] = ("Copied the PostgreSQL %s cluster of %s to %s and emptied %s for PostgreSQL %s."
+                      % (p["from_major"], volume, keep, volume, p["to_major"] or "of the release"))
+    return out
+
+
+def revert(module, host, p):
+    record = read_record(p["record"])
+    if record is None:
+        raise ValueError("There is no record of a PostgreSQL move at %s, so there is nothing to put back." % p["record"])
+    volume, keep, image = record["volume"], record["kept_volume"], record["image"]
+    out = dict(changed=False, volume=volume, kept_volume=keep, from_major=record["from_major"],
+               to_major=record.get("to_major"), replaced_volume=record.get("replaced_volume", ""), stopped=[])
+    if not host.volume_exists(keep):
+        raise ValueError("The volume %s that keeps the PostgreSQL %s cluster of %s is gone, so it cannot be put back; "
+                         "restore the backup's dumps into a new PostgreSQL %s cluster by hand. Nothing was changed."
+                         % (keep, record["from_major"], volume, record["from_major"]))
+    current = host.major(image, volume) if host.volume_exists(volume) else None
+    if record["state"] == "reverted" and current == record["from_major"]:
+        out["summary"] = "The PostgreSQL %s cluster is back in %s already." % (record["from_major"], volume)
+        return out
+    replaced = "%s.pg%s.%s" % (volume, current, now().replace(":", "").replace("-", "")) if current else ""
+    out.update(changed=True, replaced_volume=replaced, summary=(
+        "Stop the services, %sput the PostgreSQL %s cluster of %s back into %s." % (
+            "keep the PostgreSQL %s cluster of %s in %s, " % (current, volume, replaced) if replaced else "",
+            record["from_major"], keep, volume)))
+    if module.check_mode:
+        return out
+    if not host.volume_exists(volume):
+        host.client.volumes.create(name=volume)
+    out["stopped"] = host.stop_project()
+    if replaced:
+        host.copy(image, volume, replaced, labels={"agenta.fleet.replaced-from": volume,
+                                                   "agenta.fleet.pg-major": str(current)})
+    back = host.copy(image, keep, volume)
+    if back != record["from_major"]:
+        raise docker_access.DockerAccessError(
+            "The copy of %s back into %s holds PostgreSQL %s, not %s; the cluster it replaced is in %s."
+            % (keep, volume, back, record["from_major"], replaced or "no volume"))
+    host.remove_postgres()
+    record.update(state="reverted", reverted_at=now(), replaced_volume=replaced)
+    write_record(p["record"], record)
+    out["summary"] = "Put the PostgreSQL %s cluster of %s back into %s%s." % (
+        record["from_major"], keep, volume, " (the PostgreSQL %s cluster it replaced is in %s)" % (current, replaced)
+        if replaced else "")
+    return out
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type="str", choices=["moved", "reverted"], default="moved"),
+            record=dict(type="path", required=True),
+            volume=dict(type="str"),
+            keep_as=dict(type="str"),
+            image=dict(type="str"),
+            from_major=dict(type="int"),
+            to_major=dict(type="int"),
+            compose_project=dict(type="str", default="agenta-oss-gh"),
+            postgres_service=dict(type="str", default="postgres"),
+            stop_timeout=dict(type="int", default=30),
+            timeout=dict(type="int", default=3600),
+        ),
+        required_if=[("state", "moved", ("volume", "keep_as", "image", "from_major"))],
+        supports_check_mode=True,
+    )
+    p = module.params
+    if not os.path.isdir(os.path.dirname(p["record"]) or "."):
+        module.fail_json(msg="The folder of the record %s does not exist on this host; point record at the folder of "
+                             "the backup taken before the move. Nothing was changed." % p["record"])
+    if not docker_access.HAS_DOCKER:
+        module.fail_json(msg="The Docker SDK for Python (docker) is not installed on %s; install it (pip install "
+                             "docker, or python3-docker) and run again." % os.uname()[1],
+                         exception=docker_access.DOCKER_IMPORT_ERROR)
+    host = None
+    try:
+        host = Host(docker_access.connect(), p)
+        result = move(module, host, p) if p["state"] == "moved" else revert(module, host, p)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    except docker_access.DockerAccessError as exc:
+        module.fail_json(msg=str(exc), changed=bool(host and host.touched))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
