@@ -190,6 +190,11 @@ def postgres_problem(found, move=False):
         return ("The PostgreSQL major version of %s could not be read (postgres --version), so it cannot be checked "
                 "against the %s cluster in %s; keep the postgres image at %s in the release's compose file. Nothing "
                 "was changed." % (found["image_after"], found["data_major"], found["volume"], found["image_before"]))
+    if found["image_major"] != found["data_major"] and move and found.get("volume_type", "volume") != "volume":
+        return ("The data of the deployment's postgres is the bind mount %s, not a Docker volume, so agenta.fleet "
+                "cannot move it to PostgreSQL %s; keep the postgres image at %s in the release's compose file, or move "
+                "the data by hand (pg_dump of every database, a new folder, restore). Nothing was changed."
+                % (found["volume"], found["image_major"], found["image_before"]))
     if found["image_major"] != found["data_major"] and not move:
         return ("The release's compose file moves PostgreSQL from %s to %s (%s), and PostgreSQL %s cannot start on "
                 "the %s cluster in %s; keep the postgres image at %s in the release's compose file (agenta_release_dir), "

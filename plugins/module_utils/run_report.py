@@ -98,6 +98,8 @@ def write_private(path, text):
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before it replaces the old file (postgres_move's record)
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:

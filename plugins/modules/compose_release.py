@@ -191,7 +191,7 @@ floating:
 postgres:
   description:
     - What was checked of PostgreSQL (C(image_before), C(image_after), C(data_major), C(image_major), C(pgdata),
-      C(mounts), C(volume), and C(move), true when the release's major differs from the cluster's, allowed by
+      C(mounts), C(volume), C(volume_type) (V(volume) or V(bind)), and C(move), true when the release's major differs from the cluster's, allowed by
       O(postgres_move)); null when the host runs no PostgreSQL of the project or the release has none.
   returned: always
   type: dict
@@ -256,22 +256,24 @@ def env_of(attrs):
 
 
 def data_major(container, pgdata):
-    """(major of the cluster at pgdata in the container's mounts or None, the data volume's name)."""
+    """(major of the cluster at pgdata in the container's mounts or None, the data volume's name or the bind mount's
+    path, the mount's type: volume or bind)."""
     for mount in container.attrs.get("Mounts") or []:
         dest = (mount.get("Destination") or "").rstrip("/")
         if dest and (pgdata == dest or pgdata.startswith(dest + "/")):
             volume = mount.get("Name") or mount.get("Source") or dest
+            kind = mount.get("Type") or "volume"
             try:
                 with open(os.path.join(mount.get("Source") or "", pgdata[len(dest):].lstrip("/"), "PG_VERSION")) as handle:
-                    return int(handle.read().strip().split(".")[0]), volume
+                    return int(handle.read().strip().split(".")[0]), volume, kind
             except (OSError, ValueError):
                 pass
             if container.status == "running":
                 code, out = container.exec_run(["cat", pgdata.rstrip("/") + "/PG_VERSION"])
                 if code == 0 and out.strip().isdigit():
-                    return int(out.strip()), volume
-            return None, volume
-    return None, ""
+                    return int(out.strip()), volume, kind
+            return None, volume, kind
+    return None, "", ""
 
 
 def postgres_check(client, containers, new_config, service, check_mode=False):
@@ -284,8 +286,9 @@ def postgres_check(client, containers, new_config, service, check_mode=False):
     container = current[0]
     before = (container.attrs.get("Config") or {}).get("Image") or ""
     after = spec.get("image") or ""
-    major, volume = data_major(container, env_of(container.attrs).get("PGDATA") or DEFAULT_PGDATA)
+    major, volume, kind = data_major(container, env_of(container.attrs).get("PGDATA") or DEFAULT_PGDATA)
     found = dict(service=service, image_before=before, image_after=after, data_major=major, volume=volume,
+                 volume_type=kind,
                  image_present=True, image_major=None, pgdata="", mounts=logic.data_mounts(spec.get("volumes")))
     if not after:
         return found

@@ -69,9 +69,10 @@ options:
     type: int
     default: 30
   timeout:
-    description: Seconds a copy may take before it is stopped (raise it for a large database).
+    description:
+      - Seconds a copy may take before it is stopped (raise it for a large database). Unset means 3600 for
+        O(state=moved), and for O(state=reverted) the value the move used (kept in the record).
     type: int
-    default: 3600
 requirements:
   - Docker SDK for Python (C(docker)) on the host.
 attributes:
@@ -158,20 +159,26 @@ from ansible_collections.agenta.fleet.plugins.module_utils import docker_access,
 
 TOOL = "agenta.fleet.postgres_move"
 _VOLUME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]+$")
-# Copies every byte of /from into the emptied /to, compares both trees (path, mode, owner; size, link and md5 of
-# every file; not the size of a folder, which depends on its history) and
-# prints the copy's PG_VERSION (the cluster may be the volume's root or a folder in it).
+# Copies every byte of /from into the emptied /to (cp -a: modes, owners, links, times), compares both trees (path,
+# mode, owner; size, link and md5 of every file; not the size of a folder, which depends on its history) and prints
+# the copy's PG_VERSION (the cluster may be the volume's root or a folder in it). GNU find is required (-printf): an
+# image without it is refused rather than compared less.
 COPY_SH = r"""set -e
+find --version 2>/dev/null | grep -q GNU || { echo "the image has no GNU find to compare the copy with" >&2; exit 3; }
 find /to -mindepth 1 -delete
-tar -C /from -cf - . | tar -C /to -xpf -
+cp -a /from/. /to/
 tree() { cd "$1" && { find . -type d -printf 'd %p %m %U %G\n'; find . ! -type d -printf 'f %p %s %m %U %G %l\n'
   find . -type f -exec md5sum {} +; } | sort; }
-[ "$(tree /from | md5sum)" = "$(tree /to | md5sum)" ] || { echo "the copy differs from its source" >&2; exit 3; }
+a=$(tree /from) && b=$(tree /to)
+[ "$a" = "$b" ] || { echo "the copy differs from its source" >&2; exit 3; }
 found=$(find /to -maxdepth 3 -name PG_VERSION | head -n 1)
 [ -n "$found" ] && cat "$found" || true
 """
 EMPTY_SH = "find /v -mindepth 1 -delete"
-MAJOR_SH = 'found=$(find /v -maxdepth 3 -name PG_VERSION | head -n 1); [ -n "$found" ] && cat "$found" || true'
+# "<PG_VERSION or nothing> <entries in the volume>"
+LOOK_SH = ('found=$(find /v -maxdepth 3 -name PG_VERSION | head -n 1); '
+           'printf "%s %s\\n" "$([ -n "$found" ] && head -n 1 "$found" || echo -)" "$(find /v -mindepth 1 | wc -l)"')
+DEFAULT_TIMEOUT = 3600
 
 
 def major_of(output):
@@ -210,6 +217,10 @@ def write_record(path, record):
     run_report.write_private(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
+class Undone(docker_access.DockerAccessError):
+    """A failure after which the host is as it was (the module reports changed false)."""
+
+
 def now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -219,7 +230,8 @@ class Host(object):
 
     def __init__(self, client, p):
         self.client, self.p = client, p
-        self.touched = False  # a container was stopped: from then on a failure has changed the host
+        self.touched = False  # a container was stopped or a volume made: from then on a failure has changed the host
+        self.timeout = p["timeout"] or DEFAULT_TIMEOUT
 
     def volume_exists(self, name):
         try:
@@ -254,19 +266,32 @@ class Host(object):
 
     def oneshot(self, image, script, volumes, purpose):
         code, out, err = docker_access.run_oneshot(
-            self.client, image, ["sh", "-c", script], volumes=volumes, timeout=self.p["timeout"], purpose=purpose,
+            self.client, image, ["sh", "-c", script], volumes=volumes, timeout=self.timeout, purpose=purpose,
             name_prefix="agenta-fleet-pgmove", timeout_setting="the module's timeout (agenta_postgres_move_timeout)")
         if code != 0:
             said = (err or out or b"").decode("utf-8", "replace").strip().splitlines() or ["no output"]
             raise docker_access.DockerAccessError("%s failed: %s." % (purpose[:1].upper() + purpose[1:], said[-1]))
         return out
 
-    def major(self, image, volume):
-        return major_of(self.oneshot(image, MAJOR_SH, {volume: {"bind": "/v", "mode": "ro"}},
-                                     "reading PG_VERSION of volume %s" % volume))
+    def look(self, image, volume):
+        """(major of the cluster in volume or None, whether the volume holds anything)."""
+        said = self.oneshot(image, LOOK_SH, {volume: {"bind": "/v", "mode": "ro"}},
+                            "reading PG_VERSION of volume %s" % volume).decode("utf-8", "replace").split()
+        major = major_of(said[0]) if said and said[0] != "-" else None
+        return major, len(said) > 1 and said[1].isdigit() and int(said[1]) > 0
+
+    def start(self, names):
+        """Start the named containers again (after a failure that left the data as it was)."""
+        for container in self.project_containers():
+            if container.name in names:
+                try:
+                    container.start()
+                except Exception:  # pylint: disable=broad-except  # the message names what was not started
+                    pass
 
     def copy(self, image, source, dest, labels=None):
         if not self.volume_exists(dest):
+            self.touched = True
             self.client.volumes.create(name=dest, labels=labels or {})
         out = self.oneshot(image, COPY_SH, {source: {"bind": "/from", "mode": "ro"}, dest: {"bind": "/to", "mode": "rw"}},
                            "copying volume %s to %s" % (source, dest))
@@ -298,18 +323,40 @@ def move(module, host, p):
     out["changed"] = True
     if module.check_mode:
         return out
-    out["stopped"] = host.stop_project()
-    copied = host.copy(p["image"], volume, keep, labels={"agenta.fleet.kept-from": volume,
-                                                         "agenta.fleet.pg-major": str(p["from_major"])})
-    if copied != p["from_major"]:
+    # Until the record is written the data volume is untouched: a failure removes the partial copy and starts
+    # what was stopped, so the host is as it was.
+    try:
+        out["stopped"] = host.stop_project()
+        copied = host.copy(p["image"], volume, keep, labels={"agenta.fleet.kept-from": volume,
+                                                             "agenta.fleet.pg-major": str(p["from_major"])})
+        if copied != p["from_major"]:
+            raise docker_access.DockerAccessError("The copy of %s in %s holds PostgreSQL %s, not %s."
+                                                  % (volume, keep, copied, p["from_major"]))
+        write_record(p["record"], dict(tool=TOOL, state="moved", volume=volume, kept_volume=keep, image=p["image"],
+                                       from_major=p["from_major"], to_major=p["to_major"], moved_at=now(),
+                                       stopped=out["stopped"], timeout=host.timeout))
+    except Exception as exc:  # pylint: disable=broad-except  # every failure before the record is undone
+        reason = str(exc) if isinstance(exc, docker_access.DockerAccessError) else docker_access._reason(exc)
+        try:
+            if host.volume_exists(keep):
+                host.client.volumes.get(keep).remove(force=True)
+        except Exception:  # pylint: disable=broad-except
+            pass
+        host.start(out["stopped"])
+        raise Undone("Moving the PostgreSQL %s cluster of %s aside failed (%s); the data volume was not changed, "
+                     "the partial copy %s was removed and the stopped containers were started again. Check the free "
+                     "space of the Docker host and the image %s, then run again."
+                     % (p["from_major"], volume, reason.rstrip("."), keep, p["image"]))
+    # From here the record names the complete copy: a failure is put back by state=reverted (the restore).
+    try:
+        host.empty(p["image"], volume)
+        host.remove_postgres()
+    except Exception as exc:  # pylint: disable=broad-except
+        reason = str(exc) if isinstance(exc, docker_access.DockerAccessError) else docker_access._reason(exc)
         raise docker_access.DockerAccessError(
-            "The copy of %s in %s holds PostgreSQL %s, not %s, so %s was left as it was; check the data volume."
-            % (volume, keep, copied, p["from_major"], volume))
-    write_record(p["record"], dict(tool=TOOL, state="moved", volume=volume, kept_volume=keep, image=p["image"],
-                                   from_major=p["from_major"], to_major=p["to_major"], moved_at=now(),
-                                   stopped=out["stopped"]))
-    host.empty(p["image"], volume)
-    host.remove_postgres()
+            "Emptying %s for PostgreSQL %s failed (%s); the PostgreSQL %s cluster is complete in %s and the restore "
+            "of this backup puts it back (%s)." % (volume, p["to_major"] or "of the release", reason.rstrip("."),
+                                                   p["from_major"], keep, p["record"]))
     out["summary"] = ("Copied the PostgreSQL %s cluster of %s to %s and emptied %s for PostgreSQL %s."
                       % (p["from_major"], volume, keep, volume, p["to_major"] or "of the release"))
     return out
@@ -326,14 +373,17 @@ def revert(module, host, p):
         raise ValueError("The volume %s that keeps the PostgreSQL %s cluster of %s is gone, so it cannot be put back; "
                          "restore the backup's dumps into a new PostgreSQL %s cluster by hand. Nothing was changed."
                          % (keep, record["from_major"], volume, record["from_major"]))
-    current = host.major(image, volume) if host.volume_exists(volume) else None
+    if not p["timeout"]:
+        host.timeout = int(record.get("timeout") or DEFAULT_TIMEOUT)
+    current, holds = host.look(image, volume) if host.volume_exists(volume) else (None, False)
     if record["state"] == "reverted" and current == record["from_major"]:
         out["summary"] = "The PostgreSQL %s cluster is back in %s already." % (record["from_major"], volume)
         return out
-    replaced = "%s.pg%s.%s" % (volume, current, now().replace(":", "").replace("-", "")) if current else ""
+    # Whatever the volume holds now (the new major's cluster, or what a cut-short initdb left) is kept, never deleted.
+    replaced = "%s.pg%s.%s" % (volume, current or "x", now().replace(":", "").replace("-", "")) if holds else ""
     out.update(changed=True, replaced_volume=replaced, summary=(
         "Stop the services, %sput the PostgreSQL %s cluster of %s back into %s." % (
-            "keep the PostgreSQL %s cluster of %s in %s, " % (current, volume, replaced) if replaced else "",
+            "keep what %s holds now (PostgreSQL %s) in %s, " % (volume, current or "?", replaced) if replaced else "",
             record["from_major"], keep, volume)))
     if module.check_mode:
         return out
@@ -352,7 +402,7 @@ def revert(module, host, p):
     record.update(state="reverted", reverted_at=now(), replaced_volume=replaced)
     write_record(p["record"], record)
     out["summary"] = "Put the PostgreSQL %s cluster of %s back into %s%s." % (
-        record["from_major"], keep, volume, " (the PostgreSQL %s cluster it replaced is in %s)" % (current, replaced)
+        record["from_major"], keep, volume, " (what it replaced, PostgreSQL %s, is in %s)" % (current or "?", replaced)
         if replaced else "")
     return out
 
@@ -370,7 +420,7 @@ def main():
             compose_project=dict(type="str", default="agenta-oss-gh"),
             postgres_service=dict(type="str", default="postgres"),
             stop_timeout=dict(type="int", default=30),
-            timeout=dict(type="int", default=3600),
+            timeout=dict(type="int"),
         ),
         required_if=[("state", "moved", ("volume", "keep_as", "image", "from_major"))],
         supports_check_mode=True,
@@ -387,10 +437,14 @@ def main():
     try:
         host = Host(docker_access.connect(), p)
         result = move(module, host, p) if p["state"] == "moved" else revert(module, host, p)
-    except ValueError as exc:
+    except (ValueError, Undone) as exc:
         module.fail_json(msg=str(exc))
     except docker_access.DockerAccessError as exc:
         module.fail_json(msg=str(exc), changed=bool(host and host.touched))
+    except (docker_access.docker_errors.APIError, OSError) as exc:
+        module.fail_json(msg="%s of the PostgreSQL move failed: %s; the record %s says where the data is."
+                             % (p["state"].capitalize(), docker_access._reason(exc), p["record"]),
+                         changed=bool(host and host.touched))
     module.exit_json(**result)
 
 

@@ -181,6 +181,9 @@ def test_a_move_of_the_major_is_allowed_only_when_asked_and_the_plan_says_it():
     assert cr.postgres_problem(dict(PG), move=True) == ""
     assert "-e agenta_postgres_move=true" in cr.postgres_problem(dict(PG))
     assert cr.postgres_moves(PG) and not cr.postgres_moves(dict(PG, image_major=16)) and not cr.postgres_moves(None)
+    # a bind mount is not a volume the module can copy: refused in the plan, before the backup
+    assert cr.postgres_problem(dict(PG, volume="/srv/pgdata", volume_type="bind"), move=True).startswith(
+        "The data of the deployment's postgres is the bind mount /srv/pgdata, not a Docker volume")
     # the data folder outside the volumes is refused whatever the operator allows
     assert cr.postgres_problem(dict(PG, pgdata="/var/lib/postgresql/18/docker"), move=True).startswith(
         "The release's postgres (postgres:17) keeps its data at")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -67,3 +68,38 @@ def test_a_record_in_a_missing_folder_is_refused_before_docker(tmp_path, capsys)
     out = json.loads(capsys.readouterr().out)
     assert out["failed"] and not out.get("changed")
     assert out["msg"].startswith(f"The folder of the record {args['record']} does not exist on this host")
+
+
+def script(text, **paths):
+    """One of the module's shell scripts with its fixed folders (/from, /to, /v) moved under tmp_path."""
+    for name, path in paths.items():
+        text = text.replace("/%s" % name, str(path))
+    return subprocess.run(["sh", "-c", text], capture_output=True, text=True, check=False)
+
+
+def test_the_copy_script_keeps_every_byte_and_mode_and_says_the_major(tmp_path):
+    source, dest = tmp_path / "from", tmp_path / "to"
+    (source / "base" / "1").mkdir(parents=True)
+    (source / "PG_VERSION").write_text("15\n")
+    (source / "base" / "1" / "112").write_bytes(os.urandom(5000))
+    os.chmod(source / "base" / "1" / "112", 0o600)
+    os.symlink("base", source / "link")
+    dest.mkdir()
+    (dest / "stale").write_text("from an earlier try")
+    done = script(pm.COPY_SH, **{"from": source, "to": dest})
+    assert done.returncode == 0, done.stderr
+    assert pm.major_of(done.stdout) == 15
+    assert sorted(os.listdir(dest)) == ["PG_VERSION", "base", "link"]
+    assert (dest / "base" / "1" / "112").read_bytes() == (source / "base" / "1" / "112").read_bytes()
+    assert stat.S_IMODE(os.stat(dest / "base" / "1" / "112").st_mode) == 0o600 and os.readlink(dest / "link") == "base"
+
+
+def test_the_look_script_tells_an_empty_volume_from_one_without_a_cluster(tmp_path):
+    volume = tmp_path / "v"
+    volume.mkdir()
+    assert script(pm.LOOK_SH, v=volume).stdout.split() == ["-", "0"]
+    (volume / "half-done").write_text("x")
+    assert script(pm.LOOK_SH, v=volume).stdout.split() == ["-", "1"]
+    (volume / "data").mkdir()
+    (volume / "data" / "PG_VERSION").write_text("17\n")
+    assert script(pm.LOOK_SH, v=volume).stdout.split() == ["17", "3"]
