@@ -232,6 +232,7 @@ class Host(object):
         self.client, self.p = client, p
         self.touched = False  # a container was stopped or a volume made: from then on a failure has changed the host
         self.timeout = p["timeout"] or DEFAULT_TIMEOUT
+        self.stopped = []
 
     def volume_exists(self, name):
         try:
@@ -251,13 +252,13 @@ class Host(object):
                                                   % (self.p["compose_project"], docker_access._reason(exc)))
 
     def stop_project(self):
-        stopped = []
+        """Stop the running containers of the project; self.stopped names each one as soon as it is stopped."""
         for container in self.project_containers():
             if container.status == "running":
                 self.touched = True
                 container.stop(timeout=self.p["stop_timeout"])
-                stopped.append(container.name)
-        return sorted(stopped)
+                self.stopped.append(container.name)
+        return sorted(self.stopped)
 
     def remove_postgres(self):
         for container in self.project_containers():
@@ -281,13 +282,18 @@ class Host(object):
         return major, len(said) > 1 and said[1].isdigit() and int(said[1]) > 0
 
     def start(self, names):
-        """Start the named containers again (after a failure that left the data as it was)."""
-        for container in self.project_containers():
-            if container.name in names:
-                try:
-                    container.start()
-                except Exception:  # pylint: disable=broad-except  # the message names what was not started
-                    pass
+        """Start the named containers again (after a failure that left the data as it was); -> the problems."""
+        problems = []
+        try:
+            containers = [c for c in self.project_containers() if c.name in names]
+        except docker_access.DockerAccessError as exc:
+            return [str(exc)]
+        for container in containers:
+            try:
+                container.start()
+            except Exception as exc:  # pylint: disable=broad-except  # the message names what was not started
+                problems.append("%s did not start (%s)" % (container.name, docker_access._reason(exc)))
+        return problems
 
     def copy(self, image, source, dest, labels=None):
         if not self.volume_exists(dest):
@@ -337,12 +343,18 @@ def move(module, host, p):
                                        stopped=out["stopped"], timeout=host.timeout))
     except Exception as exc:  # pylint: disable=broad-except  # every failure before the record is undone
         reason = str(exc) if isinstance(exc, docker_access.DockerAccessError) else docker_access._reason(exc)
+        problems = []
         try:
             if host.volume_exists(keep):
                 host.client.volumes.get(keep).remove(force=True)
-        except Exception:  # pylint: disable=broad-except
-            pass
-        host.start(out["stopped"])
+        except Exception as gone:  # pylint: disable=broad-except
+            problems.append("the partial copy %s could not be removed (%s)" % (keep, docker_access._reason(gone)))
+        problems += host.start(host.stopped)
+        if problems:
+            raise docker_access.DockerAccessError(
+                "Moving the PostgreSQL %s cluster of %s aside failed (%s); the data volume was not changed, but %s: "
+                "start the stack (docker compose up -d) and remove that volume by hand." % (
+                    p["from_major"], volume, reason.rstrip("."), "; ".join(problems)))
         raise Undone("Moving the PostgreSQL %s cluster of %s aside failed (%s); the data volume was not changed, "
                      "the partial copy %s was removed and the stopped containers were started again. Check the free "
                      "space of the Docker host and the image %s, then run again."
@@ -369,16 +381,17 @@ def revert(module, host, p):
     volume, keep, image = record["volume"], record["kept_volume"], record["image"]
     out = dict(changed=False, volume=volume, kept_volume=keep, from_major=record["from_major"],
                to_major=record.get("to_major"), replaced_volume=record.get("replaced_volume", ""), stopped=[])
+    if not p["timeout"]:
+        host.timeout = int(record.get("timeout") or DEFAULT_TIMEOUT)
+    current, holds = host.look(image, volume) if host.volume_exists(volume) else (None, False)
+    # Put back already (a kept volume removed since then does not matter).
+    if record["state"] == "reverted" and current == record["from_major"]:
+        out["summary"] = "The PostgreSQL %s cluster is back in %s already." % (record["from_major"], volume)
+        return out
     if not host.volume_exists(keep):
         raise ValueError("The volume %s that keeps the PostgreSQL %s cluster of %s is gone, so it cannot be put back; "
                          "restore the backup's dumps into a new PostgreSQL %s cluster by hand. Nothing was changed."
                          % (keep, record["from_major"], volume, record["from_major"]))
-    if not p["timeout"]:
-        host.timeout = int(record.get("timeout") or DEFAULT_TIMEOUT)
-    current, holds = host.look(image, volume) if host.volume_exists(volume) else (None, False)
-    if record["state"] == "reverted" and current == record["from_major"]:
-        out["summary"] = "The PostgreSQL %s cluster is back in %s already." % (record["from_major"], volume)
-        return out
     # Whatever the volume holds now (the new major's cluster, or what a cut-short initdb left) is kept, never deleted.
     replaced = "%s.pg%s.%s" % (volume, current or "x", now().replace(":", "").replace("-", "")) if holds else ""
     out.update(changed=True, replaced_volume=replaced, summary=(
