@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The pure parts of agenta.fleet.postgres_move: PG_VERSION, volume names, the record (on real files). The Docker
-side runs on a lab host in tests/integration/test_postgres_move.py."""
+side runs on a lab host in tests/integration/test_postgres_move.py (this file has its own basename: pytest collects unit and
+integration tests in one run)."""
 
 from __future__ import annotations
 
