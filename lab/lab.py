@@ -280,8 +280,12 @@ def app_tree(dest: Path, tag: str, info: dict) -> None:
         for chain_dir in [d for d in mig.iterdir() if (d / "alembic.ini").is_file()]:
             if chain_dir.name not in info["heads"]:
                 shutil.rmtree(chain_dir)
-            else:
-                prune_versions(chain_dir / "versions", info["heads"][chain_dir.name])
+                continue
+            source = (info.get("sources") or {}).get(chain_dir.name)
+            if source:  # this release's chain holds another tree's revisions (v0.45.0: core continues G1)
+                shutil.rmtree(chain_dir / "versions")
+                shutil.copytree(REPO / source / "versions", chain_dir / "versions", ignore=ignore)
+            prune_versions(chain_dir / "versions", info["heads"][chain_dir.name])
     for pkg in (dest / "oss", dest / "oss" / "databases", dest / "oss" / "databases" / "postgres", mig):
         (pkg / "__init__.py").touch()
     (dest / "standin").mkdir()

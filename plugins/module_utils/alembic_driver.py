@@ -117,6 +117,11 @@ def g1_database_url(url):
     return found.group(1) + found.group(2) + (found.group(3) or "") if found else None
 
 
+def db_name_of(url):
+    """The database a URL names (without its query string)."""
+    return url.rsplit("/", 1)[-1].split("?")[0]
+
+
 def chain_url(name, env, edition="oss"):
     db = database_of(name)
     var = "POSTGRES_URI" if db == "oss" else "POSTGRES_URI_" + db.upper()
@@ -711,6 +716,28 @@ class Database(object):
             pass
 
 
+class Absent(object):
+    """A database Agenta's split will create (a plan on a G1 server): no version table, no rows."""
+
+    def __init__(self, name):
+        self.dbname = name
+
+    def current(self, table):
+        return []
+
+    def name(self):
+        return self.dbname
+
+    def count_rows(self, table):
+        return None
+
+    def table_counts(self):
+        return {}
+
+    def close(self):
+        pass
+
+
 class Chain(object):
     def __init__(self, name, root=""):
         self.name = name
@@ -842,6 +869,7 @@ class Run(object):
         self.runner = None
         self.runner_module = None
         self.listings = {}
+        self.split = []
 
     # -- planning ---------------------------------------------------------------------------
     def select(self):
@@ -873,18 +901,57 @@ class Run(object):
                 url = chain_url(chain.name, os.environ, self.edition)
                 try:
                     self.dbs[chain.db] = Database(url, appname[:63])
+                    if chain.db == "core":
+                        self.refuse_leftover(url, appname[:63])
+                except Refusal:
+                    raise
                 except Exception as exc:
                     older = g1_database_url(url) if "does not exist" in first_line(exc) else None
                     if older and self.answers(older, appname[:63]):
+                        new_name, old_name = db_name_of(url), db_name_of(older)
+                        if self.action == "info" or self.check:
+                            self.plan_split(chain, older, new_name, old_name, appname[:63])
+                            continue
                         raise Refusal(
                             "This image (layout %s) uses the database %s, which does not exist, while %s does: the "
-                            "deployment still has the database names of Agenta v0.44 and older (G1). Agenta v0.45 "
-                            "renamed agenta_oss to agenta_oss_core and supertokens_oss to agenta_oss_supertokens, which "
-                            "agenta.fleet does not do yet; rename them as Agenta's v0.45 upgrade guide says (after a "
-                            "backup), then upgrade again." % (self.layout, url.rsplit("/", 1)[-1].split("?")[0],
-                                                              older.rsplit("/", 1)[-1].split("?")[0]))
+                            "deployment still has the database names of Agenta v0.44 and older (G1). Rename them as "
+                            "Agenta v0.45 does first (agenta.fleet.database_rename, which the upgrade playbook runs "
+                            "after the backup), then migrate again." % (self.layout, new_name, old_name))
                     raise Refusal("Could not connect to the %s database (%s): %s."
                                   % (chain.db, mask(url), first_line(exc)))
+
+    def refuse_leftover(self, url, appname):
+        """The core database has no revision while the G1 database beside it has one: the data is in the G1 one
+        (a rename that did not happen, or a new database made by hand or left by a restore). Planning on the empty
+        one would install a fresh schema next to the data."""
+        older = g1_database_url(url)
+        if not older or self.dbs["core"].current("alembic_version"):
+            return
+        try:
+            old = Database(older, appname, timeout=5)
+        except Exception:
+            return
+        try:
+            revisions = old.current("alembic_version")
+        finally:
+            old.close()
+        if revisions:
+            raise Refusal(
+                "Both %s (at %s) and %s (no revision: empty or new) exist on this server: the data is in %s, and "
+                "Agenta's runner would skip the v0.45 rename and install a fresh schema in %s; drop %s (after a "
+                "backup, if it holds anything you need), then upgrade again."
+                % (db_name_of(older), fmt(revisions), db_name_of(url), db_name_of(older), db_name_of(url),
+                   db_name_of(url)))
+
+    def plan_split(self, chain, older, new_name, old_name, appname):
+        """Plan on a G1 server (info, check mode) as if Agenta's split had run: the core chain reads the G1
+        database that becomes its own, a tracing chain starts on the empty database the split creates."""
+        if chain.db == "core":
+            self.dbs[chain.db] = Database(older, appname)
+            self.split.append({"database": new_name, "from": old_name})
+        else:
+            self.dbs[chain.db] = Absent(new_name)
+            self.split.append({"database": new_name, "from": None})
 
     @staticmethod
     def answers(url, appname):
@@ -1251,6 +1318,7 @@ class Run(object):
                 "command": None, "rc": None, "duration": None, "output": "", "ran": False,
                 "note": "The release's runner was not run: the run stopped before its plan was made."},
             "notes": self.notes,
+            "split": self.split,
         }
 
 

@@ -99,6 +99,24 @@ summary:
   returned: always
   type: str
   sample: "3 revisions are pending: 2 in core_oss, 1 in tracing_oss."
+split:
+  description:
+    - Agenta v0.45's split, when the image reads the split databases (C(agenta_oss_core), C(agenta_oss_tracing)) and
+      the server still has the G1 database (C(agenta_oss)) - the upgrade renames them first
+      (M(agenta.fleet.database_rename)). The chains are planned as if it had run, the core chain on the G1
+      database and a tracing chain on an empty one. Empty otherwise.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    database:
+      description: The database the image reads.
+      type: str
+      sample: agenta_oss_core
+    from:
+      description: The G1 database it is renamed from; null for one the split creates.
+      type: str
+      sample: agenta_oss
 destructive:
   description:
     - What the pending revisions would destroy or rewrite, one entry per revision, table and action; the same
@@ -183,6 +201,14 @@ from ansible_collections.agenta.fleet.plugins.module_utils.alembic_runner import
     RunError, holder_label, location_argument_spec, require_docker, run_driver)
 
 
+def split_sentence(split):
+    """The split a G1 deployment needs before this image's chains, in one sentence."""
+    parts = ["%s becomes %s" % (e["from"], e["database"]) if e.get("from") else "%s is created" % e["database"]
+             for e in split]
+    return ("The databases still have the names of Agenta v0.44 and older: the split of Agenta v0.45 is pending "
+            "(%s), planned here as if it had run." % ", ".join(parts))
+
+
 def main():
     argument_spec = location_argument_spec()
     argument_spec.update(chains=dict(type="list", elements="str"))
@@ -210,9 +236,13 @@ def main():
                            current=chain.get("before"), heads=chain.get("heads") or [], pending=pending, note=note))
     unknown = dict((chain["name"], chain.get("unknown") or []) for chain in result.get("chains") or [])
     summary = info_summary([dict(chain, unknown=unknown.get(chain["name"])) for chain in chains])
+    split = result.get("split") or []
+    if split:
+        summary = split_sentence(split) + " " + summary
     out = dict(changed=False, layout=result.get("layout"), edition=result.get("edition"), where=result.get("where"),
                chains=chains, revisions=dict((c["name"], c["current"] or "base") for c in chains),
-               pending_total=pending_total(chains), summary=summary, destructive=result.get("destructive") or [])
+               pending_total=pending_total(chains), summary=summary, destructive=result.get("destructive") or [],
+               split=split)
     if result.get("error"):
         module.fail_json(msg=result["error"], **out)
     module.exit_json(**out)

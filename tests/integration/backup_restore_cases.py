@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 
+from conftest import DB_PASSWORD
 BACKUP_DIR = "/var/backups/agenta"
 COMPOSE_DIR = "/opt/agenta/hosting/docker-compose/oss"
 HOST = "staging-1"
@@ -219,6 +220,37 @@ def test_a_full_disk_fails_the_backup_and_leaves_no_unfinished_folder(lab):
         assert lab.psql(HOST, "postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'agenta_fleet%'") == "0"
     finally:
         lab.sh(HOST, "sh", "-c", "umount /srv/small && rmdir /srv/small")
+
+
+def test_a_disk_that_fills_while_the_api_writes_loses_no_write(lab):
+    """The backup's file system fills up during pg_dump of the database a client is writing to at that moment: the
+    backup fails and removes its folder, and every write the client made (before, during and after the dump) is in
+    the database; pg_dump's snapshot never blocked it."""
+    db = agenta_databases(lab, HOST)[0]
+    lab.psql(HOST, db, "CREATE TABLE fleet_writer (id serial PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())")
+    lab.sh(HOST, "sh", "-c", "mkdir -p /srv/small && mount -t tmpfs -o size=64k tmpfs /srv/small")
+    writer = lab.sh(HOST, "sh", "-c", (
+        f"(for i in $(seq 1 300); do PGPASSWORD={DB_PASSWORD} psql -h 127.0.0.1 -U username -d {db} -qtAc "
+        "'INSERT INTO fleet_writer DEFAULT VALUES' >/dev/null && echo ok; done > /tmp/writer.out 2>&1; "
+        "echo done >> /tmp/writer.out) >/dev/null 2>&1 & echo $!")).stdout.strip()
+    try:
+        res = lab.playbook(BACKUP_PLAY, limit=HOST, extra_vars={"agenta_backup_dir": "/srv/small"})
+        written_during = int(lab.psql(HOST, db, "SELECT count(*) FROM fleet_writer"))
+        lab.sh(HOST, "sh", "-c", "for i in $(seq 1 600); do grep -q done /tmp/writer.out && exit 0; sleep 0.2; done; exit 1")
+        assert res.rc != 0
+        msg = failure_messages(res)[-1]
+        assert msg.startswith("The backup failed and its unfinished folder /srv/small/"), msg
+        assert "No space left on device" in msg or "could not write" in msg, msg
+        assert lab.sh(HOST, "ls", "-A", "/srv/small").stdout.strip() == ""
+        acknowledged = lab.sh(HOST, "grep", "-c", "^ok$", "/tmp/writer.out").stdout.strip()
+        assert acknowledged == "300", lab.sh(HOST, "cat", "/tmp/writer.out").stdout[-2000:]
+        # The client was writing while the backup ran, and every acknowledged write is there.
+        assert 0 < written_during < 300
+        assert lab.psql(HOST, db, "SELECT count(*), count(DISTINCT id) FROM fleet_writer") == "300|300"
+    finally:
+        lab.sh(HOST, "kill", writer, check=False)
+        lab.sh(HOST, "sh", "-c", "umount /srv/small; rmdir /srv/small; rm -f /tmp/writer.out", check=False)
+        lab.psql(HOST, db, "DROP TABLE IF EXISTS fleet_writer")
 
 
 def test_forced_backup_writes_private_verified_dumps_a_true_manifest_and_a_private_copy(lab, state, tmp_path):

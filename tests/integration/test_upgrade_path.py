@@ -76,18 +76,18 @@ def test_check_mode_shows_the_path_through_the_stop_and_changes_nothing(lab, tmp
     assert snapshot(lab) == before and backups(lab) == written
 
 
-def test_a_g1_deployment_is_refused_a_split_release_naming_the_v045_rename(lab, tmp_path):
-    """v0.103.0 (G2) keeps its data in agenta_oss_core and agenta_oss_tracing; a G1 deployment still has agenta_oss
-    (Agenta v0.45 renamed it): the plan says so in one sentence and nothing changes."""
+def test_a_g1_deployment_is_refused_the_v045_split_without_the_release_folder(lab, tmp_path):
+    """v0.45.0 keeps its data in agenta_oss_core and agenta_oss_tracing; a G1 deployment still has agenta_oss. The
+    rename is planned (test_v045_split.py), but Agenta changed its compose file with it: without the release's
+    compose file the plan says so in one sentence and nothing changes."""
     before, written = snapshot(lab), backups(lab)
-    run = lab.playbook(PLAYBOOK, limit=HOST, extra_vars={"agenta_target_tag": "v0.103.0",
+    run = lab.playbook(PLAYBOOK, limit=HOST, extra_vars={"agenta_target_tag": "v0.45.0",
                                                          "agenta_report_dir": str(tmp_path)})
     assert run.rc != 0, run.stdout[-3000:]
     entry = report(tmp_path)
     assert entry["outcome"] == "refused", entry
-    assert ("This image (layout g2) uses the database agenta_oss_core, which does not exist, while agenta_oss does: "
-            "the deployment still has the database names of Agenta v0.44 and older (G1). Agenta v0.45 renamed "
-            "agenta_oss to agenta_oss_core") in entry["message"], entry["message"]
+    assert ("v0.45.0 reads the databases Agenta v0.45 renamed, and staging-1 still has the names of v0.44 and older; "
+            "the release changed its compose file with them, so set agenta_release_dir") in entry["message"], entry
     assert "password" not in entry["message"]
     assert snapshot(lab) == before and backups(lab) == written
 

@@ -117,14 +117,17 @@ def test_downgrade_kinds(trees):
 def test_release_heads_exist(trees, releases):
     assert releases["default_old"] == {"g1": "v0.43.0", "g3": "v0.104.0"}
     assert releases["default_new"] == {"g1": "v0.44.4", "g3": "v0.113.0"}
-    assert set(releases["releases"]) == {"v0.43.0", "v0.44.4", "v0.44.5", "v0.103.0", "v0.104.0", "v0.113.0",
-                                        "v0.114.0"}
+    assert set(releases["releases"]) == {"v0.43.0", "v0.44.4", "v0.44.5", "v0.45.0", "v0.103.0", "v0.104.0",
+                                        "v0.113.0", "v0.114.0"}
+    source_chain = {"migrations": "oss"}
     for tag, release in releases["releases"].items():
         layout = release["layout"]
         assert set(release["heads"]) == RELEASE_LAYOUT_CHAINS[layout], tag
+        sources = release.get("sources") or {}
         for chain, head in release["heads"].items():
             assert isinstance(head, str), f"{tag} {chain}: quote the revision id"
-            assert head in trees[chain], f"{tag}: head {head} missing from chain {chain}"
+            tree = source_chain[sources[chain]] if chain in sources else chain
+            assert head in trees[tree], f"{tag}: head {head} missing from chain {chain}"
         if layout == "g3":
             assert release["heads"]["core"] == "park00000000"
             assert release["heads"]["tracing"] == "park00000000"

@@ -139,3 +139,20 @@ def test_urls_fallback(runner):
     env = {"POSTGRES_USER": "alice", "POSTGRES_PASSWORD": "p@ss word", "POSTGRES_DB_PREFIX": "agenta_ee"}
     assert runner.database_url("core", env) == "postgresql+asyncpg://alice:p%40ss%20word@postgres:5432/agenta_ee_core"
     assert runner.database_url("tracing", {}) == "postgresql+asyncpg://username:password@postgres:5432/agenta_oss_tracing"
+
+
+@pytest.mark.parametrize("existing, expected", [
+    # a G1 server: Agenta's v0.45 split renames both and creates the tracing database
+    ({"postgres", "agenta_oss", "supertokens_oss"},
+     [("rename", "agenta_oss", "agenta_oss_core"), ("rename", "supertokens_oss", "agenta_oss_supertokens"),
+      ("create", "agenta_oss_tracing", "agenta_oss_tracing")]),
+    # already split: nothing
+    ({"agenta_oss_core", "agenta_oss_supertokens", "agenta_oss_tracing"}, []),
+    # both names (a rollback that kept the new ones): nothing, as in Agenta's runner
+    ({"agenta_oss", "agenta_oss_core", "agenta_oss_supertokens", "agenta_oss_tracing"}, []),
+    # a fresh server
+    (set(), [("create", "agenta_oss", "agenta_oss_core"), ("create", "supertokens_oss", "agenta_oss_supertokens"),
+             ("create", "agenta_oss_tracing", "agenta_oss_tracing")]),
+])
+def test_split_actions_follow_agentas_rename_map(runner, existing, expected):
+    assert runner.split_actions(existing) == expected

@@ -9,6 +9,11 @@
   (case-insensitive): true 1 t y yes on enable enabled; anything else means off.
 - A chain whose version table is missing (or empty) is always migrated, whatever the switch.
 - The first failing chain stops the run with exit status 1 (later chains are not run).
+- Before the chains, the databases are split as Agenta's runner does (v0.45 - v0.113.0, ``split_core_and_tracing``):
+  for each pair of RENAME_MAP, an old database without its new one is renamed (agenta_oss -> agenta_oss_core,
+  supertokens_oss -> agenta_oss_supertokens), and a new one with neither name is created (agenta_oss_tracing).
+  Both names present: nothing is done (Agenta's runner says nothing either). A failed rename is printed and the
+  run goes on, as Agenta's does (the chain that needs the database then fails).
 
 The pure logic (true words, switch resolution, chain discovery, URLs) is kept in small
 functions that do not need a database; the unit tests import this file by path.
@@ -29,6 +34,13 @@ CHAIN_SETTINGS = {
     "core_oss": ("POSTGRES_URI_CORE", "_core", "alembic_version_oss"),
     "tracing": ("POSTGRES_URI_TRACING", "_tracing", "alembic_version"),
     "tracing_oss": ("POSTGRES_URI_TRACING", "_tracing", "alembic_version_oss"),
+}
+
+# Agenta's runner: {old name: new name}; a pair of equal names is a database to create when missing.
+RENAME_MAP = {
+    "agenta_oss": "agenta_oss_core",
+    "supertokens_oss": "agenta_oss_supertokens",
+    "agenta_oss_tracing": "agenta_oss_tracing",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -109,6 +121,44 @@ def version_table_state(url: str, table: str) -> str:
         conn.close()
 
 
+def split_actions(existing) -> list:
+    """[(action, old, new)] for the names that exist: rename, create, or nothing (skipped)."""
+    actions = []
+    for old, new in RENAME_MAP.items():
+        if old in existing and new not in existing:
+            actions.append(("rename", old, new))
+        elif old not in existing and new not in existing:
+            actions.append(("create", old, new))
+    return actions
+
+
+def split_databases(env=None) -> None:
+    """Agenta's split step, on the server of the core chain's URL (its maintenance database postgres)."""
+    import psycopg2
+
+    url = sync_url(database_url("core", env))
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    conn = psycopg2.connect(admin, connect_timeout=10)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT datname FROM pg_database")
+            existing = {row[0] for row in cur.fetchall()}
+            for action, old, new in split_actions(existing):
+                try:
+                    if action == "rename":
+                        cur.execute(f'ALTER DATABASE "{old}" RENAME TO "{new}"')
+                        print(f"runner: renamed database {old} to {new}", flush=True)
+                    else:
+                        cur.execute(f'CREATE DATABASE "{new}"')
+                        print(f"runner: created database {new}", flush=True)
+                except psycopg2.Error as exc:
+                    print(f"runner: could not {action} {old} -> {new}: {str(exc).strip()}", file=sys.stderr,
+                          flush=True)
+    finally:
+        conn.close()
+
+
 def run_chain(chain: str, base_dir=HERE) -> None:
     from alembic import command
     from alembic.config import Config
@@ -127,6 +177,11 @@ def main(base_dir=HERE) -> int:
         f"runner: chains {', '.join(chains)}; auto-migrations {'on' if switch_on else 'off'} ({shown})",
         flush=True,
     )
+    try:
+        split_databases()
+    except Exception as exc:
+        print(f"runner: cannot reach the server to split the databases: {exc}", file=sys.stderr, flush=True)
+        return 1
     for chain in chains:
         table = version_table_for(chain)
         try:

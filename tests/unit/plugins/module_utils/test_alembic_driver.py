@@ -1026,3 +1026,17 @@ def test_a_copy_in_a_subfolder_alembic_does_not_read_is_ignored(drv, tmp_path, f
 ])
 def test_the_g1_name_of_a_split_database_is_found_for_the_v045_rename_sentence(drv, url, older):
     assert drv["g1_database_url"](url) == older
+
+
+@pytest.mark.parametrize("url,name", [
+    ("postgresql://u:p@postgres:5432/agenta_oss_core", "agenta_oss_core"),
+    ("postgresql://u:p@postgres:5432/agenta_oss?sslmode=disable", "agenta_oss"),
+])
+def test_the_database_a_url_names(drv, url, name):
+    assert drv["db_name_of"](url) == name
+
+
+def test_a_database_the_split_creates_plans_as_empty(drv):
+    absent = drv["Absent"]("agenta_oss_tracing")
+    assert absent.current("alembic_version") == [] and absent.count_rows("spans") is None
+    assert absent.table_counts() == {} and absent.name() == "agenta_oss_tracing"
