@@ -906,7 +906,14 @@ class Run(object):
                 except Refusal:
                     raise
                 except Exception as exc:
-                    older = g1_database_url(url) if "does not exist" in first_line(exc) else None
+                    missing = "does not exist" in first_line(exc)
+                    if missing and chain.db == "tracing" and "core" in self.dbs and not self.split \
+                            and (self.action == "info" or self.check):
+                        # Split already, but the tracing database the split creates is missing (a split cut short).
+                        self.dbs[chain.db] = Absent(db_name_of(url))
+                        self.split.append({"database": db_name_of(url), "from": None})
+                        continue
+                    older = g1_database_url(url) if missing else None
                     if older and self.answers(older, appname[:63]):
                         new_name, old_name = db_name_of(url), db_name_of(older)
                         if self.action == "info" or self.check:
@@ -921,11 +928,11 @@ class Run(object):
                                   % (chain.db, mask(url), first_line(exc)))
 
     def refuse_leftover(self, url, appname):
-        """The core database has no revision while the G1 database beside it has one: the data is in the G1 one
-        (a rename that did not happen, or a new database made by hand or left by a restore). Planning on the empty
-        one would install a fresh schema next to the data."""
+        """The G1 database beside the core database holds a revision: one of them is left over (a rename that did
+        not happen and a new database made by hand, a backup of v0.44 restored after the split, a copy). Planning on
+        either could migrate the one the deployment does not use, or install a fresh schema next to the data."""
         older = g1_database_url(url)
-        if not older or self.dbs["core"].current("alembic_version"):
+        if not older:
             return
         try:
             old = Database(older, appname, timeout=5)
@@ -935,13 +942,21 @@ class Run(object):
             revisions = old.current("alembic_version")
         finally:
             old.close()
-        if revisions:
+        if not revisions:
+            return
+        core = self.dbs["core"].current("alembic_version")
+        if not core:
             raise Refusal(
                 "Both %s (at %s) and %s (no revision: empty or new) exist on this server: the data is in %s, and "
                 "Agenta's runner would skip the v0.45 rename and install a fresh schema in %s; drop %s (after a "
                 "backup, if it holds anything you need), then upgrade again."
                 % (db_name_of(older), fmt(revisions), db_name_of(url), db_name_of(older), db_name_of(url),
                    db_name_of(url)))
+        raise Refusal(
+            "Both %s (at %s) and %s (at %s) exist on this server, so one of them is left over (a backup of v0.44 or "
+            "older restored after the v0.45 rename, or a copy) and the upgrade could migrate the one the deployment "
+            "does not use; drop the other one (after a backup), then upgrade again."
+            % (db_name_of(older), fmt(revisions), db_name_of(url), fmt(core)))
 
     def plan_split(self, chain, older, new_name, old_name, appname):
         """Plan on a G1 server (info, check mode) as if Agenta's split had run: the core chain reads the G1

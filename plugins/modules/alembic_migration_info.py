@@ -205,6 +205,8 @@ def split_sentence(split):
     """The split a G1 deployment needs before this image's chains, in one sentence."""
     parts = ["%s becomes %s" % (e["from"], e["database"]) if e.get("from") else "%s is created" % e["database"]
              for e in split]
+    if not any(e.get("from") for e in split):
+        return ("The split of Agenta v0.45 was cut short (%s): planned here as if it had run." % ", ".join(parts))
     return ("The databases still have the names of Agenta v0.44 and older: the split of Agenta v0.45 is pending "
             "(%s), planned here as if it had run." % ", ".join(parts))
 

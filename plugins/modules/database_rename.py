@@ -17,9 +17,9 @@ description:
     that the migration plans and runs against the names the new release reads, and the restore knows what the
     upgrade made.
   - It stops the running containers of the compose project except PostgreSQL (a database in use cannot be
-    renamed), waits for the sessions on the old databases to end, renames every pair in one transaction, creates
-    the missing databases, and writes the record O(record) (0600, next to the backup's manifest) before the first
-    change. The restore role drops the databases the record names after its safety backup and restores the
+    renamed), waits for the sessions on the old databases to end, writes the record O(record) (0600, next to the
+    backup's manifest), renames every pair in one transaction and creates the missing databases. The restore
+    role drops the databases the record names after its safety backup and restores the
     backup's databases under their old names.
   - The stopped containers stay stopped after a rename (their release reads the old names); the caller deploys
     the new release. A rename that fails starts them again and says what it could not undo.
@@ -34,19 +34,24 @@ options:
     description: The record of the rename (JSON, 0600). Its folder must exist (the backup's folder).
     type: path
     required: true
+  edition:
+    description: Agenta's edition; it names the databases of Agenta's map (C(agenta_<edition>) and so on).
+    type: str
+    choices: [oss, ee]
+    default: oss
   renames:
     description:
       - Old name -> new name. A pair whose old name is gone and whose new name exists is done already; a pair
         with neither name is skipped, except the first, which must exist in one of its names.
-      - The default is Agenta v0.45's OSS map; EE deployments pass C(agenta_ee) -> C(agenta_ee_core) and
-        C(supertokens_ee) -> C(agenta_ee_supertokens).
+      - Unset, Agenta v0.45's map for O(edition) - C(agenta_oss) -> C(agenta_oss_core), C(supertokens_oss) ->
+        C(agenta_oss_supertokens) (EE C(agenta_ee) -> C(agenta_ee_core), C(supertokens_ee) ->
+        C(agenta_ee_supertokens)).
     type: dict
-    default: {agenta_oss: agenta_oss_core, supertokens_oss: agenta_oss_supertokens}
   create:
-    description: Databases created (owned by the login) when missing, as the split creates the tracing database.
+    description: Databases created (owned by the login) when missing, as the split creates the tracing database;
+      unset, C(agenta_<edition>_tracing).
     type: list
     elements: str
-    default: [agenta_oss_tracing]
   session_wait:
     description: Seconds to wait, after the containers stopped, for the sessions on the old databases to end.
     type: int
@@ -99,11 +104,20 @@ created:
   elements: str
   sample: [agenta_oss_tracing]
 stopped:
-  description: Containers of the project this call stopped (they stay stopped after a rename).
+  description: Containers of the project this call stopped (they stay stopped after a rename, and are started again
+    after a failure it undid).
   returned: always
   type: list
   elements: str
   sample: [agenta-oss-gh-api-1]
+untouched:
+  description:
+    - True when the databases are as they were and every container this call stopped runs again (a refusal, or a
+      failure it undid); the upgrade then does not restore its backup. False once a database changed, or a stopped
+      container could not be started again.
+  returned: always
+  type: bool
+  sample: false
 record:
   description: The record's path.
   returned: always
@@ -127,6 +141,12 @@ from ansible_collections.agenta.fleet.plugins.module_utils import docker_access,
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import DeploymentError, literal, plain_name
 
 TOOL = "agenta.fleet.database_rename"
+
+
+def split_map(edition):
+    """Agenta's RENAME_MAP for an edition: ([(old, new)], [created])."""
+    return ([("agenta_%s" % edition, "agenta_%s_core" % edition),
+             ("supertokens_%s" % edition, "agenta_%s_supertokens" % edition)], ["agenta_%s_tracing" % edition])
 
 
 def plan(existing, renames, create):
@@ -160,9 +180,11 @@ def rename_sql(to_rename):
 
 
 def sessions_sql(names):
+    """Client sessions on the databases (autovacuum workers are not: a rename ends them itself)."""
     return ["SELECT datname || '|' || coalesce(nullif(application_name, ''), 'an unnamed session') || '|' || "
-            "coalesce(host(client_addr), 'local') FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname IN "
-            "(%s) ORDER BY 1" % ", ".join(literal(plain_name(n, "database")) for n in sorted(names))]
+            "coalesce(host(client_addr), 'local') FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend' AND datname IN (%s) ORDER BY 1"
+            % ", ".join(literal(plain_name(n, "database")) for n in sorted(names))]
 
 
 def sessions_phrase(lines):
@@ -216,74 +238,98 @@ def start_again(server, project, names):
     return problems
 
 
-def rename(module, server, p, to_rename, to_create):
-    project = p["compose_project"]
-    stopped = []
+class Progress(object):
+    """What a call has done so far: the containers it stopped, whether the databases changed."""
+
+    def __init__(self):
+        self.stopped = []
+        self.changed_databases = False
+
+
+def rename(server, p, to_rename, to_create, progress):
+    """Stop, wait for the sessions, rename, create, record. Any failure before the databases changed starts the
+    stopped containers again and raises Undone (or DeploymentError naming what did not start); a failure after
+    it raises DeploymentError (the restore of the backup puts the old names back)."""
+    try:
+        renamed_and_created(server, p, to_rename, to_create, progress)
+    except Undone:
+        raise
+    except Exception as exc:  # pylint: disable=broad-except  # every failure is said in one sentence
+        reason = str(exc) if isinstance(exc, (DeploymentError, docker_access.DockerAccessError)) \
+            else docker_access._reason(exc)
+        if progress.changed_databases:
+            raise DeploymentError("The rename failed after the databases changed (%s); the record %s says what was "
+                                  "done: restore the backup." % (reason.rstrip("."), p["record"]))
+        undo(server, p, progress, "The rename failed before any database changed: %s." % reason.rstrip("."))
+
+
+def undo(server, p, progress, sentence):
+    problems = start_again(server, p["compose_project"], progress.stopped)
+    if problems:
+        raise DeploymentError("%s Nothing was renamed, but could not start again: %s; start them (docker compose "
+                              "up -d) and run again." % (sentence, "; ".join(problems)))
+    raise Undone(sentence + (" The containers it stopped were started again." if progress.stopped else ""))
+
+
+def renamed_and_created(server, p, to_rename, to_create, progress):
     record = dict(tool=TOOL, state="renaming", renamed=to_rename, created=to_create, time=now())
-
-    def undo(sentence):
-        problems = start_again(server, project, stopped)
-        raise Undone(sentence + (" The containers it stopped were started again." if stopped and not problems
-                                 else (" Could not start again: %s." % "; ".join(problems)) if problems else ""))
-
-    for container in project_containers(server, project):
-        service = (container.labels or {}).get(docker_access.SERVICE_LABEL)
-        if container.status == "running" and service != p["postgres_service"]:
-            container.stop(timeout=p["stop_timeout"])
-            stopped.append(container.name)
-    deadline = time.monotonic() + max(p["session_wait"], 0)
-    while True:
-        try:
+    if to_rename:  # a database in use cannot be renamed; creating one needs nothing stopped
+        for container in project_containers(server, p["compose_project"]):
+            service = (container.labels or {}).get(docker_access.SERVICE_LABEL)
+            if container.status == "running" and service != p["postgres_service"]:
+                progress.stopped.append(container.name)
+                container.stop(timeout=p["stop_timeout"])
+        deadline = time.monotonic() + max(p["session_wait"], 0)
+        while True:
             busy = [line for line in server.psql(sessions_sql(to_rename)).splitlines() if line.strip()]
-        except DeploymentError as exc:
-            undo("Could not list the sessions on %s: %s. Nothing was renamed." % (", ".join(sorted(to_rename)), exc))
-        if not busy or time.monotonic() >= deadline:
-            break
-        time.sleep(1)
-    if busy:
-        undo("Other sessions still use %s after %d s: %s; stop them (another host sharing this database, a client "
-             "left open) and run again. Nothing was renamed."
-             % (", ".join(sorted(to_rename)), p["session_wait"], sessions_phrase(busy)))
+            if not busy or time.monotonic() >= deadline:
+                break
+            time.sleep(1)
+        if busy:
+            undo(server, p, progress,
+                 "Other sessions still use %s after %d s: %s; stop them (another host sharing this database, a "
+                 "client left open) and run again. Nothing was renamed."
+                 % (", ".join(sorted(to_rename)), p["session_wait"], sessions_phrase(busy)))
     run_report.write_private(p["record"], json.dumps(record, indent=2, sort_keys=True) + "\n")
     if to_rename:
         try:
             server.psql(rename_sql(to_rename))
         except DeploymentError as exc:
-            undo("Could not rename %s: %s. Nothing was renamed." % (", ".join(sorted(to_rename)), exc))
+            undo(server, p, progress, "Could not rename %s: %s. Nothing was renamed."
+                 % (", ".join(sorted(to_rename)), exc))
+        progress.changed_databases = True
     made = []
     for name in to_create:
         try:
             server.psql(['CREATE DATABASE "%s"' % plain_name(name, "database")])
             made.append(name)
+            progress.changed_databases = True
         except DeploymentError as exc:
+            for created in made:
+                server.psql(['DROP DATABASE "%s"' % plain_name(created, "database")])
             back = dict((new, old) for old, new in to_rename.items())
-            try:
-                for created in made:
-                    server.psql(['DROP DATABASE "%s"' % plain_name(created, "database")])
-                if back:
-                    server.psql(rename_sql(back))
-            except DeploymentError as again:
-                raise DeploymentError("Could not create %s (%s), nor undo the rename (%s); the record %s says what "
-                                      "was done: restore the backup." % (name, exc, again, p["record"]))
-            undo("Could not create %s: %s. The renames were undone." % (name, exc))
+            if back:
+                server.psql(rename_sql(back))
+            progress.changed_databases = False
+            undo(server, p, progress, "Could not create %s: %s. What was renamed or created was undone."
+                 % (name, exc))
     record["state"] = "renamed"
     run_report.write_private(p["record"], json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return stopped
 
 
 def main():
     argument_spec = postgres_access.connection_argument_spec()
     argument_spec.update(
         record=dict(type="path", required=True),
-        renames=dict(type="dict", default={"agenta_oss": "agenta_oss_core",
-                                           "supertokens_oss": "agenta_oss_supertokens"}),
-        create=dict(type="list", elements="str", default=["agenta_oss_tracing"]),
+        edition=dict(type="str", choices=["oss", "ee"], default="oss"),
+        renames=dict(type="dict"),
+        create=dict(type="list", elements="str"),
         session_wait=dict(type="int", default=30),
         stop_timeout=dict(type="int", default=30),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
-    result = dict(changed=False, renamed={}, created=[], stopped=[], record=p["record"])
+    result = dict(changed=False, renamed={}, created=[], stopped=[], record=p["record"], untouched=True)
     if not os.path.isdir(os.path.dirname(p["record"]) or "."):
         module.fail_json(msg="The folder of the record %s does not exist on this host; point record at the folder of "
                              "the backup taken before the rename. Nothing was changed." % p["record"], **result)
@@ -291,21 +337,27 @@ def main():
         module.fail_json(msg="The Docker SDK for Python (docker) is not installed on %s; install it (pip install "
                              "docker, or python3-docker) and run again." % os.uname()[1],
                          exception=docker_access.DOCKER_IMPORT_ERROR, **result)
+    progress = Progress()
     try:
-        pairs = [(plain_name(old, "database"), plain_name(str(new), "database")) for old, new in p["renames"].items()]
-        names = [plain_name(n, "database") for n in p["create"]]
+        default_pairs, default_create = split_map(p["edition"])
+        pairs = [(plain_name(old, "database"), plain_name(str(new), "database"))
+                 for old, new in (p["renames"].items() if p["renames"] is not None else default_pairs)]
+        names = [plain_name(n, "database") for n in (p["create"] if p["create"] is not None else default_create)]
         server = postgres_access.open_server(p)
         existing = set(server.psql(["SELECT datname FROM pg_database"]).split())
-        to_rename, to_create, done = plan(existing, pairs, names)
+        to_rename, to_create, dummy = plan(existing, pairs, names)
         result.update(renamed=to_rename, created=to_create, changed=bool(to_rename or to_create),
                       summary=summary(to_rename, to_create, module.check_mode))
         if result["changed"] and not module.check_mode:
-            result["stopped"] = rename(module, server, p, to_rename, to_create)
+            rename(server, p, to_rename, to_create, progress)
+            result.update(stopped=progress.stopped, untouched=False)
     except (ValueError, Undone) as exc:
-        result["changed"] = False
+        # Refused before anything changed, or undone: the containers it stopped run again.
+        result.update(changed=False, untouched=True, stopped=progress.stopped)
         module.fail_json(msg=str(exc), **result)
     except (DeploymentError, docker_access.DockerAccessError) as exc:
-        # Before the plan nothing was changed; after it, only a rename that could not be undone gets here.
+        changed = bool(progress.stopped) or progress.changed_databases
+        result.update(changed=changed, untouched=not changed, stopped=progress.stopped)
         module.fail_json(msg=str(exc), **result)
     module.exit_json(**result)
 

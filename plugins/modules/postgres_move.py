@@ -179,6 +179,27 @@ EMPTY_SH = "find /v -mindepth 1 -delete"
 LOOK_SH = ('found=$(find /v -maxdepth 3 -name PG_VERSION | head -n 1); '
            'printf "%s %s\\n" "$([ -n "$found" ] && head -n 1 "$found" || echo -)" "$(find /v -mindepth 1 | wc -l)"')
 DEFAULT_TIMEOUT = 3600
+# "<bytes the volume holds> <bytes free on its file system>" (the kept copy is made on the same file system).
+SPACE_SH = 'printf "%s %s\\n" "$(du -sb /v | cut -f1)" "$(df -B1 --output=avail /v | tail -n 1 | tr -d " ")"'
+
+
+def space_problem(volume, used, free):
+    """One sentence when the copy of `used` bytes (and a tenth more) does not fit in `free`; else None."""
+    need = used + used // 10
+    if free >= need:
+        return None
+    return ("The data volume %s holds %s and the file system of the Docker volumes has %s free, too little for the "
+            "copy of the old cluster that the move keeps for the rollback (%s with a tenth more); free space on the "
+            "Docker host and run again. Nothing was changed."
+            % (volume, size_text(used), size_text(free), size_text(used)))
+
+
+def size_text(count):
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return ("%d %s" % (count, unit)) if unit == "bytes" else ("%.1f %s" % (count, unit))
+        count /= 1024.0
+    return "%.1f TiB" % count
 
 
 def major_of(output):
@@ -281,6 +302,14 @@ class Host(object):
         major = major_of(said[0]) if said and said[0] != "-" else None
         return major, len(said) > 1 and said[1].isdigit() and int(said[1]) > 0
 
+    def space(self, image, volume):
+        """(bytes the volume holds, bytes free on the file system of the volumes)."""
+        said = self.oneshot(image, SPACE_SH, {volume: {"bind": "/v", "mode": "ro"}},
+                            "measuring volume %s and its free space" % volume).decode("utf-8", "replace").split()
+        if len(said) != 2 or not all(x.isdigit() for x in said):
+            raise docker_access.DockerAccessError("Measuring volume %s gave %r, not two sizes." % (volume, " ".join(said)))
+        return int(said[0]), int(said[1])
+
     def start(self, names):
         """Start the named containers again (after a failure that left the data as it was); -> the problems."""
         problems = []
@@ -324,6 +353,9 @@ def move(module, host, p):
     if host.volume_exists(keep):
         raise ValueError("The volume %s exists already, so the old cluster cannot be kept there; remove it or "
                          "choose another name. Nothing was changed." % keep)
+    problem = space_problem(volume, *host.space(p["image"], volume))
+    if problem:
+        raise ValueError(problem)
     out["summary"] = ("Stop the services, copy the PostgreSQL %s cluster of %s to %s, and empty %s for PostgreSQL %s."
                       % (p["from_major"], volume, keep, volume, p["to_major"] or "of the release"))
     out["changed"] = True

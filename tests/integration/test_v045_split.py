@@ -90,6 +90,15 @@ def test_a_host_with_both_names_is_refused_before_anything_changes(lab, tmp_path
         assert entry["outcome"] == "refused", entry
         assert ("Both agenta_oss (at 1a0000000002) and agenta_oss_core (no revision: empty or new) exist on this "
                 "server: the data is in agenta_oss") in entry["message"], entry["message"]
+        # A leftover with a revision (a v0.44 backup restored after the split, say) is refused as well, in the plan.
+        lab.psql(HOST, "agenta_oss_core", "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY); "
+                                          "INSERT INTO alembic_version VALUES ('1a0000000007')")
+        for old in tmp_path.glob("upgrade-*"):
+            old.unlink()
+        run = upgrade(lab, tmp_path, check=True)
+        assert run.rc != 0
+        assert ("Both agenta_oss (at 1a0000000002) and agenta_oss_core (at 1a0000000007) exist on this server, so "
+                "one of them is left over") in report(tmp_path)["message"], report(tmp_path)
     finally:
         lab.psql(HOST, "postgres", "DROP DATABASE agenta_oss_core")
     assert_as_at_start(lab)

@@ -57,7 +57,7 @@ def test_the_renames_run_in_one_transaction():
 
 
 def test_a_name_that_is_not_plain_is_refused():
-    with pytest.raises(Exception):
+    with pytest.raises(dr.DeploymentError):
         dr.rename_sql({'agenta"; DROP DATABASE x; --': "y"})
 
 
@@ -65,6 +65,7 @@ def test_sessions_are_named():
     assert dr.sessions_phrase(["agenta_oss|api|172.18.0.5", "agenta_oss|an unnamed session|local", "junk"]) == (
         "agenta_oss (api from 172.18.0.5), agenta_oss (an unnamed session from local)")
     assert "'agenta_oss'" in dr.sessions_sql(["agenta_oss"])[0]
+    assert "backend_type = 'client backend'" in dr.sessions_sql(["agenta_oss"])[0]
 
 
 @pytest.mark.parametrize("renames,created,check,text", [
@@ -76,3 +77,9 @@ def test_sessions_are_named():
 ])
 def test_summary(renames, created, check, text):
     assert dr.summary(renames, created, check) == text
+
+
+def test_agentas_map_per_edition():
+    assert dr.split_map("oss") == (V045, ["agenta_oss_tracing"])
+    assert dr.split_map("ee") == ([("agenta_ee", "agenta_ee_core"), ("supertokens_ee", "agenta_ee_supertokens")],
+                                  ["agenta_ee_tracing"])

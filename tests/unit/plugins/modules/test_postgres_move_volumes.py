@@ -104,3 +104,17 @@ def test_the_look_script_tells_an_empty_volume_from_one_without_a_cluster(tmp_pa
     (volume / "data").mkdir()
     (volume / "data" / "PG_VERSION").write_text("17\n")
     assert script(pm.LOOK_SH, v=volume).stdout.split() == ["17", "3"]
+
+
+def test_the_kept_copy_must_fit_with_a_tenth_more():
+    assert pm.space_problem("v", 1000, 1100) is None
+    sentence = pm.space_problem("agenta-oss-gh_postgres-data", 10 * 1024 ** 3, 10 * 1024 ** 3)
+    assert sentence.startswith("The data volume agenta-oss-gh_postgres-data holds 10.0 GiB and the file system of the "
+                               "Docker volumes has 10.0 GiB free, too little for the copy"), sentence
+    assert sentence.endswith("Nothing was changed.")
+
+
+@pytest.mark.parametrize("count,text", [(0, "0 bytes"), (1023, "1023 bytes"), (1536, "1.5 KiB"),
+                                        (5 * 1024 ** 2, "5.0 MiB"), (3 * 1024 ** 4, "3072.0 GiB")])
+def test_size_text(count, text):
+    assert pm.size_text(count) == text
