@@ -870,6 +870,7 @@ class Run(object):
         self.runner_module = None
         self.listings = {}
         self.split = []
+        self.leftover = None
 
     # -- planning ---------------------------------------------------------------------------
     def select(self):
@@ -946,17 +947,22 @@ class Run(object):
             return
         core = self.dbs["core"].current("alembic_version")
         if not core:
-            raise Refusal(
+            sentence = (
                 "Both %s (at %s) and %s (no revision: empty or new) exist on this server: the data is in %s, and "
                 "Agenta's runner would skip the v0.45 rename and install a fresh schema in %s; drop %s (after a "
                 "backup, if it holds anything you need), then upgrade again."
                 % (db_name_of(older), fmt(revisions), db_name_of(url), db_name_of(older), db_name_of(url),
                    db_name_of(url)))
-        raise Refusal(
-            "Both %s (at %s) and %s (at %s) exist on this server, so one of them is left over (a backup of v0.44 or "
-            "older restored after the v0.45 rename, or a copy) and the upgrade could migrate the one the deployment "
-            "does not use; drop the other one (after a backup), then upgrade again."
-            % (db_name_of(older), fmt(revisions), db_name_of(url), fmt(core)))
+        else:
+            sentence = (
+                "Both %s (at %s) and %s (at %s) exist on this server, so one of them is left over (a backup of v0.44 "
+                "or older restored after the v0.45 rename, or a copy) and the upgrade could migrate the one the "
+                "deployment does not use; drop the other one (after a backup), then upgrade again."
+                % (db_name_of(older), fmt(revisions), db_name_of(url), fmt(core)))
+        if self.action == "info":
+            self.leftover = sentence  # said, not refused: status, verify and backups still read the host
+        else:
+            raise Refusal(sentence)
 
     def plan_split(self, chain, older, new_name, old_name, appname):
         """Plan on a G1 server (info, check mode) as if Agenta's split had run: the core chain reads the G1
@@ -1334,6 +1340,7 @@ class Run(object):
                 "note": "The release's runner was not run: the run stopped before its plan was made."},
             "notes": self.notes,
             "split": self.split,
+            "leftover": self.leftover,
         }
 
 

@@ -117,6 +117,14 @@ split:
       description: The G1 database it is renamed from; null for one the split creates.
       type: str
       sample: agenta_oss
+leftover:
+  description:
+    - One sentence when the G1 database (C(agenta_oss)) holds a revision beside the split one (C(agenta_oss_core)),
+      so that one of them is left over, and an upgrade (which refuses it) could migrate the one the deployment does not use.
+      Null otherwise.
+  returned: always
+  type: str
+  sample: null
 destructive:
   description:
     - What the pending revisions would destroy or rewrite, one entry per revision, table and action; the same
@@ -244,7 +252,7 @@ def main():
     out = dict(changed=False, layout=result.get("layout"), edition=result.get("edition"), where=result.get("where"),
                chains=chains, revisions=dict((c["name"], c["current"] or "base") for c in chains),
                pending_total=pending_total(chains), summary=summary, destructive=result.get("destructive") or [],
-               split=split)
+               split=split, leftover=result.get("leftover"))
     if result.get("error"):
         module.fail_json(msg=result["error"], **out)
     module.exit_json(**out)

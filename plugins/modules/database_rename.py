@@ -211,7 +211,11 @@ def summary(to_rename, to_create, check):
 
 
 class Undone(Exception):
-    """A failure after which the databases are as they were."""
+    """A failure after which the databases are as they were and every stopped container runs again."""
+
+
+class NotUndone(DeploymentError):
+    """A failure before the databases changed, after which a stopped container could not be started again."""
 
 
 def now():
@@ -229,7 +233,10 @@ def project_containers(server, project):
 
 def start_again(server, project, names):
     problems = []
-    for container in project_containers(server, project):
+    containers = project_containers(server, project)
+    for name in sorted(set(names) - set(c.name for c in containers)):
+        problems.append("%s is gone" % name)
+    for container in containers:
         if container.name in names:
             try:
                 container.start()
@@ -248,11 +255,11 @@ class Progress(object):
 
 def rename(server, p, to_rename, to_create, progress):
     """Stop, wait for the sessions, rename, create, record. Any failure before the databases changed starts the
-    stopped containers again and raises Undone (or DeploymentError naming what did not start); a failure after
-    it raises DeploymentError (the restore of the backup puts the old names back)."""
+    stopped containers again and raises Undone (or NotUndone naming what did not start); a failure after it raises
+    DeploymentError (the restore of the backup puts the old names back)."""
     try:
         renamed_and_created(server, p, to_rename, to_create, progress)
-    except Undone:
+    except (Undone, NotUndone):
         raise
     except Exception as exc:  # pylint: disable=broad-except  # every failure is said in one sentence
         reason = str(exc) if isinstance(exc, (DeploymentError, docker_access.DockerAccessError)) \
@@ -264,11 +271,27 @@ def rename(server, p, to_rename, to_create, progress):
 
 
 def undo(server, p, progress, sentence):
+    """The databases are as they were: drop the record, start what was stopped, raise Undone or NotUndone."""
+    try:
+        os.remove(p["record"])
+    except OSError:
+        pass
     problems = start_again(server, p["compose_project"], progress.stopped)
     if problems:
-        raise DeploymentError("%s Nothing was renamed, but could not start again: %s; start them (docker compose "
-                              "up -d) and run again." % (sentence, "; ".join(problems)))
+        raise NotUndone("%s Nothing was renamed, but %s; start the stack (docker compose up -d) and run again."
+                        % (sentence, "; ".join(problems)))
     raise Undone(sentence + (" The containers it stopped were started again." if progress.stopped else ""))
+
+
+def as_before(server, to_rename, created):
+    """Whether the server shows every old name and none of the new ones (after a failed statement, which may have
+    gone through before its connection broke). A server that cannot be read counts as changed."""
+    try:
+        existing = set(server.psql(["SELECT datname FROM pg_database"]).split())
+    except Exception:  # pylint: disable=broad-except  # unknown: not as before
+        return False
+    return (all(old in existing for old in to_rename) and not any(new in existing for new in to_rename.values())
+            and not any(name in existing for name in created))
 
 
 def renamed_and_created(server, p, to_rename, to_create, progress):
@@ -294,9 +317,12 @@ def renamed_and_created(server, p, to_rename, to_create, progress):
     if to_rename:
         try:
             server.psql(rename_sql(to_rename))
-        except DeploymentError as exc:
+        except Exception as exc:  # pylint: disable=broad-except  # checked on the server below
+            if not as_before(server, to_rename, []):
+                progress.changed_databases = True
+                raise
             undo(server, p, progress, "Could not rename %s: %s. Nothing was renamed."
-                 % (", ".join(sorted(to_rename)), exc))
+                 % (", ".join(sorted(to_rename)), str(exc).rstrip(".")))
         progress.changed_databases = True
     made = []
     for name in to_create:
@@ -304,15 +330,22 @@ def renamed_and_created(server, p, to_rename, to_create, progress):
             server.psql(['CREATE DATABASE "%s"' % plain_name(name, "database")])
             made.append(name)
             progress.changed_databases = True
-        except DeploymentError as exc:
-            for created in made:
-                server.psql(['DROP DATABASE "%s"' % plain_name(created, "database")])
-            back = dict((new, old) for old, new in to_rename.items())
-            if back:
-                server.psql(rename_sql(back))
+        except Exception as exc:  # pylint: disable=broad-except  # undone below, then checked on the server
+            try:
+                for created in made:
+                    server.psql(['DROP DATABASE "%s"' % plain_name(created, "database")])
+                back = dict((new, old) for old, new in to_rename.items())
+                if back:
+                    server.psql(rename_sql(back))
+            except Exception as again:  # pylint: disable=broad-except
+                raise DeploymentError("Could not create %s (%s), nor undo what was done before (%s)"
+                                      % (name, str(exc).rstrip("."), str(again).rstrip(".")))
+            if not as_before(server, to_rename, to_create):
+                raise DeploymentError("Could not create %s (%s), and the server does not show the databases as "
+                                      "they were" % (name, str(exc).rstrip(".")))
             progress.changed_databases = False
             undo(server, p, progress, "Could not create %s: %s. What was renamed or created was undone."
-                 % (name, exc))
+                 % (name, str(exc).rstrip(".")))
     record["state"] = "renamed"
     run_report.write_private(p["record"], json.dumps(record, indent=2, sort_keys=True) + "\n")
 

@@ -179,8 +179,8 @@ EMPTY_SH = "find /v -mindepth 1 -delete"
 LOOK_SH = ('found=$(find /v -maxdepth 3 -name PG_VERSION | head -n 1); '
            'printf "%s %s\\n" "$([ -n "$found" ] && head -n 1 "$found" || echo -)" "$(find /v -mindepth 1 | wc -l)"')
 DEFAULT_TIMEOUT = 3600
-# "<bytes the volume holds> <bytes free on its file system>" (the kept copy is made on the same file system).
-SPACE_SH = 'printf "%s %s\\n" "$(du -sb /v | cut -f1)" "$(df -B1 --output=avail /v | tail -n 1 | tr -d " ")"'
+# "<KiB the volume holds> <KiB free on its file system>" (POSIX du and df: busybox images answer too).
+SPACE_SH = 'printf "%s %s\\n" "$(du -sk /v | cut -f1)" "$(df -Pk /v | awk \'NR == 2 {print $4}\')"'
 
 
 def space_problem(volume, used, free):
@@ -303,12 +303,21 @@ class Host(object):
         return major, len(said) > 1 and said[1].isdigit() and int(said[1]) > 0
 
     def space(self, image, volume):
-        """(bytes the volume holds, bytes free on the file system of the volumes)."""
+        """(bytes the volume holds, bytes free where the kept copy goes). The copy is a volume of the default driver,
+        under Docker's root folder: its file system is measured on this host when visible, else the data volume's
+        (the same one, unless the data volume has a driver or options of its own)."""
         said = self.oneshot(image, SPACE_SH, {volume: {"bind": "/v", "mode": "ro"}},
                             "measuring volume %s and its free space" % volume).decode("utf-8", "replace").split()
         if len(said) != 2 or not all(x.isdigit() for x in said):
             raise docker_access.DockerAccessError("Measuring volume %s gave %r, not two sizes." % (volume, " ".join(said)))
-        return int(said[0]), int(said[1])
+        used, free = int(said[0]) * 1024, int(said[1]) * 1024
+        try:
+            root = os.path.join(self.client.info()["DockerRootDir"], "volumes")
+            stat = os.statvfs(root)
+            free = stat.f_bavail * stat.f_frsize
+        except Exception:  # pylint: disable=broad-except  # another host's engine: the data volume's file system
+            pass
+        return used, free
 
     def start(self, names):
         """Start the named containers again (after a failure that left the data as it was); -> the problems."""
