@@ -276,8 +276,11 @@ def undo(server, p, progress, sentence):
         os.remove(p["record"])
     except OSError:
         pass
-    problems = start_again(server, p["compose_project"], progress.stopped)
-    if problems:
+    try:
+        problems = start_again(server, p["compose_project"], progress.stopped)
+    except Exception as exc:  # pylint: disable=broad-except  # listing the containers failed: none started
+        problems = ["the stopped containers (%s) could not be listed to start them (%s)"
+                    % (", ".join(progress.stopped), str(exc).rstrip("."))] if progress.stopped else []
         raise NotUndone("%s Nothing was renamed, but %s; start the stack (docker compose up -d) and run again."
                         % (sentence, "; ".join(problems)))
     raise Undone(sentence + (" The containers it stopped were started again." if progress.stopped else ""))
@@ -338,9 +341,11 @@ def renamed_and_created(server, p, to_rename, to_create, progress):
                 if back:
                     server.psql(rename_sql(back))
             except Exception as again:  # pylint: disable=broad-except
+                progress.changed_databases = True
                 raise DeploymentError("Could not create %s (%s), nor undo what was done before (%s)"
                                       % (name, str(exc).rstrip("."), str(again).rstrip(".")))
             if not as_before(server, to_rename, to_create):
+                progress.changed_databases = True
                 raise DeploymentError("Could not create %s (%s), and the server does not show the databases as "
                                       "they were" % (name, str(exc).rstrip(".")))
             progress.changed_databases = False
