@@ -75,6 +75,34 @@ def find_container(client, name=None, project=None, service=None, require_runnin
     return container
 
 
+def project_containers(client, project):
+    """Every container (running or not) of a compose project. Raises DockerAccessError (one sentence)."""
+    label = "%s=%s" % (PROJECT_LABEL, project)
+    try:
+        return client.containers.list(all=True, filters={"label": label})
+    except Exception as exc:
+        raise DockerAccessError("Could not list the containers of compose project %s: %s." % (project, _reason(exc)))
+
+
+def start_again(client, project, names):
+    """Start the named containers of the project again (after a failure that left the data as it was); -> the
+    problems, one phrase each (a container that did not start, or is gone); never raises."""
+    try:
+        containers = [c for c in project_containers(client, project) if c.name in names]
+    except DockerAccessError as exc:
+        if not names:
+            return []
+        return ["the stopped containers (%s) were not started again (%s)"
+                % (", ".join(sorted(names)), str(exc).rstrip("."))]
+    problems = ["%s is gone" % name for name in sorted(set(names) - set(c.name for c in containers))]
+    for container in containers:
+        try:
+            container.start()
+        except Exception as exc:  # pylint: disable=broad-except  # the phrase names what was not started
+            problems.append("%s did not start (%s)" % (container.name, _reason(exc)))
+    return problems
+
+
 def container_exists(client, name):
     try:
         return client.containers.get(name)

@@ -236,11 +236,8 @@ def compose(module, p, compose_file, *args):
 
 
 def project_containers(client, project):
-    try:
-        found = client.containers.list(all=True, filters={"label": "%s=%s" % (docker_access.PROJECT_LABEL, project)})
-    except Exception as exc:
-        raise docker_access.DockerAccessError("Could not list the containers of compose project %s: %s."
-                                              % (project, docker_access._reason(exc)))
+    """The project's service containers by service (one-off and migration containers left out)."""
+    found = docker_access.project_containers(client, project)
     by_service = {}
     for container in found:
         labels = container.labels or {}

@@ -130,14 +130,13 @@ summary:
   sample: "Renamed agenta_oss to agenta_oss_core and supertokens_oss to agenta_oss_supertokens and created agenta_oss_tracing, as Agenta v0.45 does."
 """
 
-import datetime
 import json
 import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.agenta.fleet.plugins.module_utils import docker_access, postgres_access, run_report
+from ansible_collections.agenta.fleet.plugins.module_utils import docker_access, postgres_access, run_journal, run_report
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import DeploymentError, literal, plain_name
 
 TOOL = "agenta.fleet.database_rename"
@@ -218,33 +217,6 @@ class NotUndone(DeploymentError):
     """A failure before the databases changed, after which a stopped container could not be started again."""
 
 
-def now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def project_containers(server, project):
-    label = "%s=%s" % (docker_access.PROJECT_LABEL, project)
-    try:
-        return server.client.containers.list(all=True, filters={"label": label})
-    except Exception as exc:
-        raise docker_access.DockerAccessError("Could not list the containers of compose project %s: %s."
-                                              % (project, docker_access._reason(exc)))
-
-
-def start_again(server, project, names):
-    problems = []
-    containers = project_containers(server, project)
-    for name in sorted(set(names) - set(c.name for c in containers)):
-        problems.append("%s is gone" % name)
-    for container in containers:
-        if container.name in names:
-            try:
-                container.start()
-            except Exception as exc:  # pylint: disable=broad-except  # the sentence names what did not start
-                problems.append("%s did not start (%s)" % (container.name, docker_access._reason(exc)))
-    return problems
-
-
 class Progress(object):
     """What a call has done so far: the containers it stopped, whether the databases changed."""
 
@@ -276,11 +248,8 @@ def undo(server, p, progress, sentence):
         os.remove(p["record"])
     except OSError:
         pass
-    try:
-        problems = start_again(server, p["compose_project"], progress.stopped)
-    except Exception as exc:  # pylint: disable=broad-except  # listing the containers failed: none started
-        problems = ["the stopped containers (%s) could not be listed to start them (%s)"
-                    % (", ".join(progress.stopped), str(exc).rstrip("."))] if progress.stopped else []
+    problems = docker_access.start_again(server.client, p["compose_project"], progress.stopped)
+    if problems:
         raise NotUndone("%s Nothing was renamed, but %s; start the stack (docker compose up -d) and run again."
                         % (sentence, "; ".join(problems)))
     raise Undone(sentence + (" The containers it stopped were started again." if progress.stopped else ""))
@@ -298,9 +267,9 @@ def as_before(server, to_rename, created):
 
 
 def renamed_and_created(server, p, to_rename, to_create, progress):
-    record = dict(tool=TOOL, state="renaming", renamed=to_rename, created=to_create, time=now())
+    record = dict(tool=TOOL, state="renaming", renamed=to_rename, created=to_create, time=run_journal.now())
     if to_rename:  # a database in use cannot be renamed; creating one needs nothing stopped
-        for container in project_containers(server, p["compose_project"]):
+        for container in docker_access.project_containers(server.client, p["compose_project"]):
             service = (container.labels or {}).get(docker_access.SERVICE_LABEL)
             if container.status == "running" and service != p["postgres_service"]:
                 progress.stopped.append(container.name)

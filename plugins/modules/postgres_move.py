@@ -265,12 +265,7 @@ class Host(object):
             raise docker_access.DockerAccessError("Could not inspect volume %s: %s." % (name, docker_access._reason(exc)))
 
     def project_containers(self):
-        label = "%s=%s" % (docker_access.PROJECT_LABEL, self.p["compose_project"])
-        try:
-            return self.client.containers.list(all=True, filters={"label": label})
-        except Exception as exc:
-            raise docker_access.DockerAccessError("Could not list the containers of compose project %s: %s."
-                                                  % (self.p["compose_project"], docker_access._reason(exc)))
+        return docker_access.project_containers(self.client, self.p["compose_project"])
 
     def stop_project(self):
         """Stop the running containers of the project; self.stopped names each one as soon as it is stopped."""
@@ -321,17 +316,7 @@ class Host(object):
 
     def start(self, names):
         """Start the named containers again (after a failure that left the data as it was); -> the problems."""
-        problems = []
-        try:
-            containers = [c for c in self.project_containers() if c.name in names]
-        except docker_access.DockerAccessError as exc:
-            return [str(exc)]
-        for container in containers:
-            try:
-                container.start()
-            except Exception as exc:  # pylint: disable=broad-except  # the message names what was not started
-                problems.append("%s did not start (%s)" % (container.name, docker_access._reason(exc)))
-        return problems
+        return docker_access.start_again(self.client, self.p["compose_project"], names)
 
     def copy(self, image, source, dest, labels=None):
         if not self.volume_exists(dest):
