@@ -47,6 +47,14 @@ PROJECT = "agenta-oss-gh"
 PG_CONTAINER = PROJECT + "-postgres-1"
 API_CONTAINER = PROJECT + "-api-1"
 PRODUCT_API_IMAGE = "ghcr.io/agenta-ai/agenta-api"
+# Where each edition's deployment lives (Agenta's hosting/docker-compose/<edition>/): compose folder, env file,
+# compose project, API image repository, the lab's compose folder for it.
+EDITIONS = {
+    "oss": {"compose_dir": COMPOSE_DIR, "env_file": ENV_FILE, "project": PROJECT, "image": PRODUCT_API_IMAGE},
+    "ee": {"compose_dir": "/opt/agenta/hosting/docker-compose/ee",
+           "env_file": "/opt/agenta/hosting/docker-compose/ee/.env.ee.gh", "project": "agenta-ee-gh",
+           "image": "ghcr.io/agenta-ai/agenta-api-ee"},
+}
 PRODUCT_PG_IMAGE = "agenta-lab/postgres:15"
 NEXT_PG_IMAGE = "agenta-lab/postgres:17"
 DB_USER = "username"
@@ -59,6 +67,13 @@ KEY_TABLES = {"g1": [("agenta_oss", t) for t in ("projects", "apps", "app_varian
               "g2": [("agenta_oss_core", t) for t in ("projects", "apps", "app_variants", "testsets", "evaluations")]
               + [("agenta_oss_tracing", t) for t in ("traces", "spans")]}
 KEY_TABLES["g3"] = KEY_TABLES["g2"]
+KEY_TABLES["ee-g3"] = ([("agenta_ee_core", t) for t in ("projects", "apps", "app_variants", "testsets", "evaluations",
+                                                         "subscriptions")]
+                       + [("agenta_ee_tracing", t) for t in ("traces", "spans", "span_meters")])
+
+
+def key_tables(layout: str, edition: str = "oss") -> list:
+    return KEY_TABLES[("ee-" if edition == "ee" else "") + layout]
 
 
 class LabError(Exception):
@@ -98,6 +113,12 @@ CHAIN_DB = {c: (v["database"], v["version_table"]) for c, v in _REL["chains"].it
 SEEDS = {layout: [(REPO / s["file"], s["database"]) for s in seeds] for layout, seeds in _REL["seeds"].items()}
 
 
+def chain_db(chain: str, edition: str = "oss") -> tuple[str, str]:
+    """(database, version table) of a chain on a host of this edition (EE: agenta_ee_*)."""
+    db, table = CHAIN_DB[chain]
+    return (db.replace("agenta_oss", "agenta_ee", 1) if edition == "ee" else db), table
+
+
 def all_releases() -> dict:
     """Stand-in and real releases by tag; a real one carries real=True."""
     data = load_releases()
@@ -107,7 +128,12 @@ def all_releases() -> dict:
     return out
 
 
-def release_info(tag: str) -> dict:
+def release_info(tag: str, edition: str = "oss") -> dict:
+    if edition == "ee":
+        releases = {t: {**i, "edition": "ee"} for t, i in (load_releases().get("ee_releases") or {}).items()}
+        if tag not in releases:
+            raise LabError(f"Unknown EE release '{tag}'; the lab has EE {', '.join(releases)}.")
+        return releases[tag]
     releases = all_releases()
     if tag not in releases:
         raise LabError(f"Unknown release '{tag}'; the lab has {', '.join(releases)}.")
@@ -115,7 +141,7 @@ def release_info(tag: str) -> dict:
 
 
 def seed_key(info: dict) -> str:
-    return ("real-" if info.get("real") else "") + info["layout"]
+    return ("real-" if info.get("real") else "") + ("ee-" if info.get("edition") == "ee" else "") + info["layout"]
 
 
 REV_RE = re.compile(r'^revision\s*=\s*["\']([^"\']+)["\']', re.M)
@@ -288,6 +314,21 @@ def app_tree(dest: Path, tag: str, info: dict) -> None:
             prune_versions(chain_dir / "versions", info["heads"][chain_dir.name])
     for pkg in (dest / "oss", dest / "oss" / "databases", dest / "oss" / "databases" / "postgres", mig):
         (pkg / "__init__.py").touch()
+    if info.get("edition") == "ee":  # the EE chains and runner (/app/ee/databases/postgres/migrations)
+        ee = dest / "ee" / "databases" / "postgres" / "migrations"
+        shutil.copytree(LAB_DIR / "standin" / "ee", ee, ignore=ignore)
+        for chain_dir in [d for d in ee.iterdir() if (d / "alembic.ini").is_file()]:
+            prune_versions(chain_dir / "versions", info["heads"][chain_dir.name])
+            # Its env.py is its *_oss sibling's with the EE names (version table alembic_version_ee).
+            oss = LAB_DIR / "standin" / "g3" / chain_dir.name.replace("_ee", "_oss")
+            text = (oss / "env.py").read_text()
+            for old, new in ((oss.name, chain_dir.name), ("alembic_version_oss", "alembic_version_ee"),
+                             ('"agenta_oss"', '"agenta_ee"')):
+                text = text.replace(old, new)
+            (chain_dir / "env.py").write_text(text)
+            shutil.copy2(oss / "script.py.mako", chain_dir / "script.py.mako")
+        for pkg in (dest / "ee", dest / "ee" / "databases", dest / "ee" / "databases" / "postgres"):
+            (pkg / "__init__.py").touch()
     (dest / "standin").mkdir()
     shutil.copy2(LAB_DIR / "standin" / "server.py", dest / "standin" / "server.py")
 
@@ -375,15 +416,19 @@ def _build_images(real: bool) -> dict:
     wheels = wheelhouse(images_dir / "api" / "requirements.txt")
     runtime = build_from("api-runtime", images_dir / "api", base, "Dockerfile.runtime", extra={"wheels": wheels},
                          BASE=base)
-    api = {}
-    for tag, info in load_releases()["releases"].items():
+
+    def build_api(tag: str, info: dict, prefix: str) -> str:
         with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
             src = Path(tmp)
             shutil.copy2(images_dir / "api" / "Dockerfile", src / "Dockerfile")
             app_tree(src / "app", tag, info)
-            api[tag] = build_from("agenta-api", src, runtime, prefix=f"{tag}-", RUNTIME=runtime, RELEASE=tag,
-                                  LAYOUT=info["layout"])
-    images = {"base": base, "postgres": postgres, "host": host, "runtime": runtime, "api": api}
+            return build_from("agenta-api", src, runtime, prefix=prefix, RUNTIME=runtime, RELEASE=tag,
+                              LAYOUT=info["layout"])
+
+    api = {tag: build_api(tag, info, f"{tag}-") for tag, info in load_releases()["releases"].items()}
+    api_ee = {tag: build_api(tag, release_info(tag, "ee"), f"ee-{tag}-")
+              for tag in load_releases().get("ee_releases") or {}}
+    images = {"base": base, "postgres": postgres, "host": host, "runtime": runtime, "api": api, "api_ee": api_ee}
     if real:
         images["real_runtime"] = build_real_runtime(runtime)
         for tag, info in all_releases().items():
@@ -403,6 +448,15 @@ class Host:
     layout: str
     db_owner: str = ""  # with --shared-db: the lab host (name) whose postgres holds this host's databases
     ssh: bool = False  # with --ssh: reached over SSH as the user `agenta` with sudo (lab/images/host-ssh)
+    edition: str = "oss"  # with --edition ee: Agenta EE (compose project agenta-ee-gh, databases agenta_ee_*)
+
+    @property
+    def compose_dir(self) -> str:
+        return EDITIONS[self.edition]["compose_dir"]
+
+    @property
+    def env_file(self) -> str:
+        return EDITIONS[self.edition]["env_file"]
 
     @property
     def name(self) -> str:
@@ -427,9 +481,11 @@ def hx(host: str, *args: str, **kw) -> subprocess.CompletedProcess:
                 host, *args], **kw)
 
 
-def compose_args(compose_dir: str = COMPOSE_DIR) -> list[str]:
+def compose_args(compose_dir: str = COMPOSE_DIR, edition: str = "oss") -> list[str]:
+    if edition != "oss" and compose_dir == COMPOSE_DIR:
+        compose_dir = EDITIONS[edition]["compose_dir"]
     return ["docker", "compose", "--project-directory", compose_dir, "-f", f"{compose_dir}/docker-compose.gh.yml",
-            "--env-file", f"{compose_dir}/.env.oss.gh"]
+            "--env-file", f"{compose_dir}/.env.{edition}.gh"]
 
 
 def lab_containers(lab: str | None) -> list[str]:
@@ -495,7 +551,7 @@ def start_sshd(h: Host) -> None:
 
 def image_bundle(images: dict) -> Path:
     """One tar of the images every lab host needs (saved once, loaded into each host's engine)."""
-    refs = [images["postgres"], *images["api"].values()]
+    refs = [images["postgres"], *images["api"].values(), *images["api_ee"].values()]
     ids = [out(["docker", "image", "inspect", "-f", "{{.Id}}", r]) for r in refs]
     kind = "real" if any(r.startswith(f"{LABEL}/agenta-api:real-") for r in refs) else "std"
     tar = CACHE / f"bundle-{kind}-{sha(*refs, *ids)}.tar"
@@ -509,7 +565,7 @@ def image_bundle(images: dict) -> Path:
 
 
 def ensure_host_images(h: Host, images: dict, bundle: Path) -> None:
-    wanted = [images["postgres"], *images["api"].values()]
+    wanted = [images["postgres"], *images["api"].values(), *images["api_ee"].values()]
     # A pooled cache may hold images of older builds or of tests: keep only what this lab wants, and the real
     # releases' images (large) while they are current on this machine.
     want_ids = {out(["docker", "image", "inspect", "-f", "{{.Id}}", ref]) for ref in wanted + current_real_images()}
@@ -523,6 +579,7 @@ def ensure_host_images(h: Host, images: dict, bundle: Path) -> None:
             hx(h.container, "docker", "load", "-q", stdin=fh, timeout=600)
     tags = [(images["postgres"], PRODUCT_PG_IMAGE)]
     tags += [(ref, f"{PRODUCT_API_IMAGE}:{rel}") for rel, ref in images["api"].items()]
+    tags += [(ref, f"{EDITIONS['ee']['image']}:{rel}") for rel, ref in images["api_ee"].items()]
     for src, dst in tags:
         hx(h.container, "docker", "tag", src, dst)
 
@@ -542,8 +599,8 @@ def write_file_in(container: str, path: str, content: str, mode: str = "0644") -
 def env_file_text(h: Host, db_address: str = "") -> str:
     """The host's env file. A host that owns a shared database publishes its postgres on the lab network; a
     host that uses another host's database points every POSTGRES_URI* at that host's lab address."""
-    example = (LAB_DIR / "compose" / COMPOSE_LAYOUT[h.layout] / "env.oss.gh.example").read_text()
-    if release_info(h.release).get("real"):
+    example = (compose_source(h) / f"env.{h.edition}.gh.example").read_text()
+    if release_info(h.release, h.edition).get("real"):
         example += (LAB_DIR / "compose" / "real.env.oss.gh").read_text()
     text = re.sub(r"^AGENTA_API_IMAGE_TAG=.*$", f"AGENTA_API_IMAGE_TAG={h.release}", example, flags=re.M)
     if h.db_owner == h.name:
@@ -552,6 +609,11 @@ def env_file_text(h: Host, db_address: str = "") -> str:
         text = re.sub(r"^(POSTGRES_URI[A-Z_]*=[^@\n]*@)postgres:", rf"\g<1>{db_address}:", text, flags=re.M)
         text += f"# The databases are on {h.db_owner} (lab.py up --shared-db); the local postgres is not used.\n"
     return text
+
+
+def compose_source(h: Host) -> Path:
+    """The lab's compose folder of the host's release (lab/compose/<g1|g3|ee>)."""
+    return LAB_DIR / "compose" / ("ee" if h.edition == "ee" else COMPOSE_LAYOUT[h.layout])
 
 
 def db_container(h: Host) -> str:
@@ -571,7 +633,7 @@ def psql(container: str, db: str, sql: str, *, host_tcp: bool = True) -> str:
 
 
 def seed(h: Host, rows: int, mb: int) -> None:
-    for script, db in SEEDS[seed_key(release_info(h.release))]:
+    for script, db in SEEDS[seed_key(release_info(h.release, h.edition))]:
         if os.environ.get("AGENTA_LAB_BREAK_SEED"):  # fault injection for the lab's own tests
             db = "no_such_database"
         with open(script, "rb") as fh:
@@ -610,7 +672,7 @@ def start_host(h: Host, images: dict, bundle: Path, rows: int, mb: int) -> None:
              "--label", f"{LABEL}=1", "--label", f"{LABEL}.name={h.lab}", "--label", f"{LABEL}.group={h.group}",
              "--label", f"{LABEL}.host={h.name}",
              "--label", f"{LABEL}.release={h.release}", "--label", f"{LABEL}.port={h.port}",
-             "--label", f"{LABEL}.db={db_container(h)}",
+             "--label", f"{LABEL}.db={db_container(h)}", "--label", f"{LABEL}.edition={h.edition}",
              "--network", network_name(h.lab), "--network-alias", h.name,
              "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE", "--security-opt", "seccomp=unconfined",
              "--security-opt", "apparmor=unconfined", "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
@@ -632,17 +694,17 @@ def start_host(h: Host, images: dict, bundle: Path, rows: int, mb: int) -> None:
     hx(h.container, "docker", "volume", "prune", "-f")
     hx(h.container, "docker", "network", "prune", "-f")
     ensure_host_images(h, images, bundle)
-    hx(h.container, "mkdir", "-p", COMPOSE_DIR)
-    run(["docker", "cp", f"{LAB_DIR / 'compose' / COMPOSE_LAYOUT[h.layout]}/.", f"{h.container}:{COMPOSE_DIR}"])
+    hx(h.container, "mkdir", "-p", h.compose_dir)
+    run(["docker", "cp", f"{compose_source(h)}/.", f"{h.container}:{h.compose_dir}"])
     # A release with its own compose file (lab/compose/releases/<release>/, the services that release runs).
     own = LAB_DIR / "compose" / "releases" / h.release / "docker-compose.gh.yml"
-    if own.is_file():
-        run(["docker", "cp", str(own), f"{h.container}:{COMPOSE_DIR}/docker-compose.gh.yml"])
-    hx(h.container, "rm", "-f", f"{COMPOSE_DIR}/env.oss.gh.example")
+    if own.is_file() and h.edition == "oss":
+        run(["docker", "cp", str(own), f"{h.container}:{h.compose_dir}/docker-compose.gh.yml"])
+    hx(h.container, "rm", "-f", f"{h.compose_dir}/env.{h.edition}.gh.example")
     shares = h.db_owner and h.db_owner != h.name
     address = lab_address(db_container(h), h.lab) if shares else ""
-    write_file_in(h.container, ENV_FILE, env_file_text(h, address), "0600")
-    hx(h.container, *compose_args(), "up", "-d", "--quiet-pull", timeout=600)
+    write_file_in(h.container, h.env_file, env_file_text(h, address), "0600")
+    hx(h.container, *compose_args(h.compose_dir, h.edition), "up", "-d", "--quiet-pull", timeout=600)
     wait_for(f"the API health check of {h.name}", lambda: api_health(h.port) == 200, 60)
     if not shares:  # the owner of a shared database was seeded already
         seed(h, rows, mb)
@@ -675,11 +737,13 @@ def parse_count(name: str, value) -> int:
 
 
 def plan_hosts(lab: str, staging, production, release: str, port_base, shared_db: bool = False,
-               ssh: bool = False) -> list[Host]:
+               ssh: bool = False, edition: str = "oss") -> list[Host]:
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,20}", lab):
         raise LabError(f"The lab name '{lab}' must be lower-case letters, digits and dashes (at most 21).")
     counts = {"staging": parse_count("STAGING", staging), "production": parse_count("PRODUCTION", production)}
-    info = release_info(release)
+    if edition not in EDITIONS:
+        raise LabError(f"The edition must be oss or ee, not '{edition}'.")
+    info = release_info(release, edition)
     if str(port_base) == "auto":
         port_base = auto_port_base(sum(counts.values()))
     if not re.fullmatch(r"\d+", str(port_base)) or not 1024 <= int(port_base) <= 65000:
@@ -689,7 +753,7 @@ def plan_hosts(lab: str, staging, production, release: str, port_base, shared_db
         for i in range(1, counts[group] + 1):
             port += 1
             owner = f"{group}-1" if shared_db and counts[group] > 1 else ""
-            hosts.append(Host(lab, group, i, port, release, info["layout"], owner, ssh))
+            hosts.append(Host(lab, group, i, port, release, info["layout"], owner, ssh, edition))
     return hosts
 
 
@@ -708,7 +772,9 @@ def down(lab: str, quiet: bool = False) -> int:
     if names:
         def stop(name: str) -> None:
             # Take the compose stack down first so its volumes do not linger in the cache volume.
-            hx(name, *compose_args(), "down", "-v", "--remove-orphans", "-t", "3", check=False, timeout=120)
+            edition = out(["docker", "inspect", "-f", f'{{{{index .Config.Labels "{LABEL}.edition"}}}}', name],
+                          check=False) or "oss"
+            hx(name, *compose_args(edition=edition if edition in EDITIONS else "oss"), "down", "-v", "--remove-orphans", "-t", "3", check=False, timeout=120)
             run(["docker", "rm", "-f", "-v", name], check=False)
         with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(stop, names))
@@ -721,7 +787,7 @@ def down(lab: str, quiet: bool = False) -> int:
 
 def up(args) -> None:
     hosts = plan_hosts(args.lab, args.staging, args.production, args.release, args.port_base, args.shared_db,
-                       args.ssh)
+                       args.ssh, args.edition)
     if not re.fullmatch(r"\d+", str(args.rows)) or not 1 <= int(args.rows) <= 1_000_000:
         raise LabError(f"ROWS must be a whole number from 1 to 1000000, not '{args.rows}'.")
     if not re.fullmatch(r"\d+", str(args.mb)) or not 0 <= int(args.mb) <= 1024:
@@ -769,10 +835,13 @@ def write_inventory(lab: str, hosts: list[Host]) -> None:
             "ansible_host": h.container,
             "agenta_release": h.release,
             "agenta_layout": h.layout,
-            "agenta_compose_dir": COMPOSE_DIR,
-            "agenta_env_file": ENV_FILE,
+            "agenta_compose_dir": h.compose_dir,
+            "agenta_env_file": h.env_file,
             "agenta_api_url": f"http://127.0.0.1:{h.port}",
         }
+        if h.edition != "oss":  # the collection's defaults are OSS's (agenta-oss-gh)
+            groups[h.group]["hosts"][h.name].update(agenta_compose_project=EDITIONS[h.edition]["project"],
+                                                    agenta_edition=h.edition)
         if h.db_owner:  # hosts with the same agenta_database_id share one database: it is migrated once
             groups[h.group]["hosts"][h.name]["agenta_database_id"] = f"{h.lab}-{h.db_owner}"
     # Pipelining: one docker exec per task instead of three (a third to a half of a playbook's time here); the
@@ -803,13 +872,16 @@ def host_status(container: str) -> dict:
            "group": labels.get(f"{LABEL}.group", "?"), "state": state, "image": "-", "revisions": {}, "health": "-"}
     if state != "running":
         return row
-    image = hx(container, "docker", "inspect", "-f", "{{.Config.Image}}", API_CONTAINER, check=False)
+    edition = labels.get(f"{LABEL}.edition") or "oss"
+    project = EDITIONS.get(edition, EDITIONS["oss"])["project"]
+    image = hx(container, "docker", "inspect", "-f", "{{.Config.Image}}", project + "-api-1", check=False)
     if image.returncode == 0:
         row["image"] = image.stdout.decode().strip().rsplit(":", 1)[-1]
     layout = "g1" if release_layout(row["image"]) == "g1" else "g3"
-    for chain, (db, table) in CHAIN_DB.items():
-        if (layout == "g1") != (chain == "oss"):
+    for chain in CHAIN_DB:
+        if (layout == "g1") != (chain == "oss") or (chain.endswith("_ee") and edition != "ee"):
             continue
+        db, table = chain_db(chain, edition)
         try:
             rev = psql(labels.get(f"{LABEL}.db") or container, db, f"SELECT string_agg(version_num, ',') FROM {table}")
         except LabError:
@@ -886,6 +958,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="in each group with 2+ hosts, hosts 2.. use host 1's database")
     u.add_argument("--ssh", action="store_true", default=os.environ.get("LAB_SSH", "") not in ("", "0"),
                    help="hosts are reached over SSH as the user agenta with sudo (become), not with docker exec")
+    u.add_argument("--edition", choices=sorted(EDITIONS), default=os.environ.get("LAB_EDITION") or "oss",
+                   help="ee: Agenta EE (ee_releases of releases.yml, project agenta-ee-gh, databases agenta_ee_*)")
     sub.add_parser("status")
     n = sub.add_parser("next", help="print the release an upgrade from --release goes to")
     n.add_argument("--release", default=os.environ.get("RELEASE") or "v0.43.0")
@@ -899,7 +973,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "up":  # fail before any work; `auto` becomes one port base for good
             hosts = plan_hosts(args.lab, args.staging, args.production, args.release, args.port_base, args.shared_db,
-                               args.ssh)
+                               args.ssh, args.edition)
             args.port_base = str(hosts[0].port - 1)
         engine_ok()
         if args.cmd == "build":

@@ -29,11 +29,18 @@ options:
     required: true
   release_map:
     description:
-      - Release tag -> C({required_stop, reason, destructive}). C(required_stop) true makes every upgrade that
-        crosses the release stop there; C(reason) says why (one clause); C(destructive) marks a release whose
-        revisions delete data on purpose (shown in the path).
+      - Release tag -> C({required_stop, reason, destructive, edition_stop}). C(required_stop) true makes every
+        upgrade that crosses the release stop there; C(reason) says why (one clause); C(destructive) marks a release
+        whose revisions delete data on purpose (shown in the path); C(edition_stop) names an edition (C(ee)) that a
+        deployment may switch to only once it stands at this release or later.
     type: dictionary
     default: {}
+  switch_to:
+    description:
+      - The edition the run switches the deployment to (C(ee) for an OSS deployment upgraded with an EE image), or
+        empty. A deployed release older than the map's C(edition_stop) for it is refused in RV(_value.problem).
+    type: string
+    default: ""
 """
 
 EXAMPLES = r"""
@@ -84,7 +91,7 @@ def version(tag):
     return tuple(int(p) for p in match.groups()) if match else None
 
 
-def release_path(current, target, release_map=None):
+def release_path(current, target, release_map=None, switch_to=""):
     release_map = release_map or {}
     if not isinstance(release_map, Mapping) or not all(isinstance(v, Mapping) for v in release_map.values()):
         raise AnsibleFilterError("release_path: the release map must map each release tag to "
@@ -104,11 +111,19 @@ def release_path(current, target, release_map=None):
                                      "v0.104.0." % (tag,))
         releases.append((v, str(tag), entry))
     releases.sort()
+    if switch_to:
+        stops = [(v, t) for v, t, e in releases if e.get("edition_stop") == switch_to]
+        late = [t for v, t in stops if low < v]
+        if late:
+            out["problem"] = ("The switch of the deployment to %s needs it to stand at %s first (the %s migrations "
+                              "build on that release's schema and fail partway otherwise), and it is at %s: upgrade "
+                              "it as it is to %s (-e agenta_target_tag=%s, without agenta_target_image), then switch."
+                              % (switch_to.upper(), late[-1], switch_to.upper(), current, late[-1], late[-1]))
     between = [(v, t, e) for v, t, e in releases if low < v < high]
     out["skipped"] = [t for _v, t, e in between if e.get("required_stop")]
     out["destructive"] = [t for v, t, e in releases if low < v <= high and e.get("destructive")]
     out["hops"] = out["skipped"] + [str(target)]
-    if out["skipped"]:
+    if out["skipped"] and not out["problem"]:
         first = out["skipped"][0]
         reason = next(e for _v, t, e in between if t == first).get("reason") or "the release map says so"
         words = (current, target, first, reason, first, first, target)

@@ -61,6 +61,11 @@ class LabHost:
     api_url: str
     layout: str
     release: str
+    edition: str = "oss"
+
+    @property
+    def env_file(self) -> str:
+        return labmod.EDITIONS[self.edition]["env_file"]
 
 
 @dataclass
@@ -91,8 +96,9 @@ class PlaybookRun:
 
 class Lab:
     def __init__(self, name: str, release: str, staging: int, production: int, rows: int, collections: Path,
-                 shared_db: bool = False, ssh: bool = False):
+                 shared_db: bool = False, ssh: bool = False, edition: str = "oss"):
         self.name, self.release, self.rows, self.shared_db, self.ssh = name, release, rows, shared_db, ssh
+        self.edition = edition
         self.staging, self.production = staging, production
         self.port_base = free_port_base(staging + production)
         self.collections = collections
@@ -101,14 +107,15 @@ class Lab:
     def up(self) -> "Lab":
         run_lab("up", "--staging", str(self.staging), "--production", str(self.production), "--release",
                 self.release, "--rows", str(self.rows), "--port-base", str(self.port_base),
-                *(["--shared-db"] if self.shared_db else []), *(["--ssh"] if self.ssh else []), lab=self.name)
+                *(["--shared-db"] if self.shared_db else []), *(["--ssh"] if self.ssh else []),
+                "--edition", self.edition, lab=self.name)
         inv = yaml.safe_load(self.inventory.read_text())
         self.hosts: dict[str, LabHost] = {}
         for group, body in inv["all"]["children"].items():
             for hname, hv in (body.get("hosts") or {}).items():
                 # The container (ansible_host is its lab address when the lab is reached over SSH).
                 self.hosts[hname] = LabHost(hname, group, f"agenta-{self.name}-{hname}", hv["agenta_api_url"],
-                                            hv["agenta_layout"], hv["agenta_release"])
+                                            hv["agenta_layout"], hv["agenta_release"], hv.get("agenta_edition", "oss"))
         return self
 
     def down(self) -> None:
@@ -132,7 +139,8 @@ class Lab:
                        "-tA", "-c", sql, env={"PGPASSWORD": DB_PASSWORD}).stdout.strip()
 
     def revision(self, host: LabHost | str, chain: str) -> str | None:
-        db, table = labmod.CHAIN_DB[chain]
+        h = host if isinstance(host, LabHost) else self.hosts[host]
+        db, table = labmod.chain_db(chain, h.edition)
         exists = self.psql(host, db, f"SELECT to_regclass('{table}') IS NOT NULL")
         if exists != "t":
             return None
@@ -141,25 +149,29 @@ class Lab:
     def revisions(self, host: LabHost | str) -> dict[str, str | None]:
         h = host if isinstance(host, LabHost) else self.hosts[host]
         chains = ["oss"] if h.layout == "g1" else ["core", "core_oss", "tracing", "tracing_oss"]
+        if h.edition == "ee":
+            chains = ["core", "core_oss", "core_ee", "tracing", "tracing_oss", "tracing_ee"]
         return {c: self.revision(h, c) for c in chains}
 
     def row_counts(self, host: LabHost | str) -> dict[str, int]:
         h = host if isinstance(host, LabHost) else self.hosts[host]
-        return {f"{db}.{t}": int(self.psql(h, db, f"SELECT count(*) FROM {t}")) for db, t in labmod.KEY_TABLES[h.layout]}
+        return {f"{db}.{t}": int(self.psql(h, db, f"SELECT count(*) FROM {t}")) for db, t in labmod.key_tables(h.layout, h.edition)}
 
     def table_digests(self, host: LabHost | str) -> dict[str, str]:
         """md5 of every key table's rows (each row as text, sorted): equal digests mean the same rows, not just as
         many."""
         h = host if isinstance(host, LabHost) else self.hosts[host]
         sql = "SELECT md5(coalesce(string_agg(r::text, E'\\n' ORDER BY r::text), '')) FROM {} r"
-        return {f"{db}.{t}": self.psql(h, db, sql.format(t)) for db, t in labmod.KEY_TABLES[h.layout]}
+        return {f"{db}.{t}": self.psql(h, db, sql.format(t)) for db, t in labmod.key_tables(h.layout, h.edition)}
 
     def compose(self, host: LabHost | str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return self.sh(host, *labmod.compose_args(), *args, check=check)
+        h = host if isinstance(host, LabHost) else self.hosts[host]
+        return self.sh(host, *labmod.compose_args(edition=h.edition), *args, check=check)
 
     def set_env(self, host: LabHost | str, **values: str) -> None:
-        """Set KEY=value lines in the host's .env.oss.gh (appending keys that are missing)."""
-        text = self.sh(host, "cat", labmod.ENV_FILE).stdout
+        """Set KEY=value lines in the host's env file (.env.oss.gh, .env.ee.gh; appending keys that are missing)."""
+        h = host if isinstance(host, LabHost) else self.hosts[host]
+        text = self.sh(host, "cat", h.env_file).stdout
         lines = text.splitlines()
         for key, value in values.items():
             hit = [i for i, line in enumerate(lines) if line.startswith(f"{key}=")]
@@ -168,7 +180,7 @@ class Lab:
                     lines[i] = f"{key}={value}"
             else:
                 lines.append(f"{key}={value}")
-        self.sh(host, "tee", labmod.ENV_FILE, input="\n".join(lines) + "\n")
+        self.sh(host, "tee", h.env_file, input="\n".join(lines) + "\n")
 
     # -- Ansible, for real ---------------------------------------------------------------------------
     def ansible_env(self) -> dict:
@@ -214,14 +226,15 @@ def collections_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def lab_factory(collections_root):
-    """Start real lab hosts: lab_factory(release, staging=1, production=1, rows=300, shared_db=False, ssh=False) -> Lab.
+    """Start real lab hosts: lab_factory(release, staging=1, production=1, rows=300, shared_db=False, ssh=False,
+    edition="oss") -> Lab.
     Every lab started by a test module is taken down when the module ends."""
     started: list[Lab] = []
 
     def start(release: str, staging: int = 1, production: int = 1, rows: int = 300, shared_db: bool = False,
-              ssh: bool = False) -> Lab:
+              ssh: bool = False, edition: str = "oss") -> Lab:
         lab = Lab(f"t{os.getpid() % 1000}{WORKER}-{next(_names)}", release, staging, production, rows,
-                  collections_root, shared_db, ssh)
+                  collections_root, shared_db, ssh, edition)
         started.append(lab)
         return lab.up()
 

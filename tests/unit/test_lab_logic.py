@@ -82,6 +82,21 @@ def test_env_file_sets_release_tag():
     assert "POSTGRES_URI=postgresql+asyncpg://username:password@postgres:5432/agenta_oss" in text
 
 
+def test_ee_release_tree_has_the_six_chains_and_the_ee_runner(tmp_path):
+    info = lab.release_info("v0.113.0", "ee")
+    lab.app_tree(tmp_path / "app", "v0.113.0", info)
+    ee = tmp_path / "app" / "ee" / "databases" / "postgres" / "migrations"
+    assert (ee / "runner.py").is_file() and (tmp_path / "app" / "ee" / "__init__.py").is_file()
+    assert sorted(d.name for d in ee.iterdir() if (d / "alembic.ini").is_file()) == ["core_ee", "tracing_ee"]
+    h = lab.Host("lab", "staging", 1, 18081, "v0.104.0", "g3", edition="ee")
+    text = lab.env_file_text(h)
+    assert "AGENTA_API_IMAGE_NAME=agenta-api-ee" in text and "/agenta_ee_core" in text
+    assert h.env_file == "/opt/agenta/hosting/docker-compose/ee/.env.ee.gh"
+    assert lab.chain_db("core_ee", "ee") == ("agenta_ee_core", "alembic_version_ee")
+    with pytest.raises(lab.LabError, match="Unknown EE release 'v0.43.0'"):
+        lab.plan_hosts("x", 1, 1, "v0.43.0", 18000, edition="ee")
+
+
 def test_releases_are_consistent_with_the_trees(tmp_path):
     """Every release's app tree can be laid out and holds exactly its chains, pruned to its heads."""
     for tag, info in lab.load_releases()["releases"].items():

@@ -18,6 +18,8 @@ TREES = {
     "tracing": REPO / "lab" / "standin" / "g3" / "tracing" / "versions",
     "core_oss": REPO / "lab" / "standin" / "g3" / "core_oss" / "versions",
     "tracing_oss": REPO / "lab" / "standin" / "g3" / "tracing_oss" / "versions",
+    "core_ee": REPO / "lab" / "standin" / "ee" / "core_ee" / "versions",
+    "tracing_ee": REPO / "lab" / "standin" / "ee" / "tracing_ee" / "versions",
 }
 REVISION_RE = re.compile(r'^revision = "([^"]+)"$', re.M)
 DOWN_RE = re.compile(r'^down_revision = (?:"([^"]+)"|None)$', re.M)
@@ -27,6 +29,7 @@ RELEASE_LAYOUT_CHAINS = {
     "g1": {"oss"},
     "g2": {"core", "tracing"},
     "g3": {"core", "core_oss", "tracing", "tracing_oss"},
+    "ee-g3": {"core", "core_oss", "core_ee", "tracing", "tracing_oss", "tracing_ee"},
 }
 
 
@@ -100,6 +103,8 @@ def test_expected_order(trees):
     assert linear_order(trees["tracing"]) == ["7ace00000001", "7ace00000002", "park00000000"]
     assert linear_order(trees["core_oss"]) == [f"c0550000000{i}" for i in range(1, 5)]
     assert linear_order(trees["tracing_oss"]) == ["7a5500000001", "7a5500000002"]
+    assert linear_order(trees["core_ee"]) == ["ce0000000001", "ce0000000002"]
+    assert linear_order(trees["tracing_ee"]) == ["7e0000000001", "7e0000000002"]
 
 
 def test_downgrade_kinds(trees):
@@ -134,3 +139,14 @@ def test_release_heads_exist(trees, releases):
         if layout == "g2":
             assert release["heads"]["core"] != "park00000000"
             assert release["heads"]["tracing"] != "park00000000"
+
+
+def test_ee_release_heads_exist(trees, releases):
+    """An EE release holds the OSS chains of the same tag and the two EE chains."""
+    assert set(releases["ee_releases"]) == {"v0.104.0", "v0.113.0"}
+    for tag, release in releases["ee_releases"].items():
+        assert set(release["heads"]) == RELEASE_LAYOUT_CHAINS["ee-g3"], tag
+        for chain, head in release["heads"].items():
+            assert head in trees[chain], f"EE {tag}: head {head} missing from chain {chain}"
+            if chain in releases["releases"][tag]["heads"]:
+                assert head == releases["releases"][tag]["heads"][chain], (tag, chain)

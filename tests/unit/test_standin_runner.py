@@ -84,12 +84,28 @@ def test_decide(runner, switch_on, state, migrate):
 
 def _make_chains(base, names):
     for name in names:
-        (base / name).mkdir()
+        (base / name).mkdir(parents=True)
         (base / name / "alembic.ini").write_text("[alembic]\n")
 
 
 def test_chain_order_constant(runner):
-    assert runner.CHAIN_ORDER == ("core", "core_oss", "tracing", "tracing_oss")
+    assert runner.CHAIN_ORDER == ("core", "core_oss", "core_ee", "tracing", "tracing_oss", "tracing_ee")
+
+
+def test_discover_ee_chains_in_their_own_folder(runner, tmp_path):
+    """Agenta's EE image keeps core_ee and tracing_ee under /app/ee/...: the six chains in EE order."""
+    _make_chains(tmp_path / "oss", ["tracing_oss", "tracing", "core_oss", "core"])
+    _make_chains(tmp_path / "ee", ["tracing_ee", "core_ee"])
+    assert runner.discover_chains(str(tmp_path / "oss"), str(tmp_path / "ee")) == [
+        "core", "core_oss", "core_ee", "tracing", "tracing_oss", "tracing_ee"]
+
+
+def test_ee_databases_and_split(runner):
+    assert runner.version_table_for("core_ee") == "alembic_version_ee"
+    assert runner.database_url("tracing_ee", {}, "ee").endswith("@postgres:5432/agenta_ee_tracing")
+    assert runner.split_actions({"agenta_ee", "supertokens_ee"}, "ee") == [
+        ("rename", "agenta_ee", "agenta_ee_core"), ("rename", "supertokens_ee", "agenta_ee_supertokens"),
+        ("create", "agenta_ee_tracing", "agenta_ee_tracing")]
 
 
 def test_discover_g3_order(runner, tmp_path):
@@ -114,7 +130,8 @@ def test_discover_empty(runner, tmp_path):
 
 
 def test_discover_real_tree(runner):
-    assert runner.discover_chains(str(RUNNER_PATH.parent)) == list(runner.CHAIN_ORDER)
+    assert runner.discover_chains(str(RUNNER_PATH.parent), str(RUNNER_PATH.parents[1] / "ee")) == list(
+        runner.CHAIN_ORDER)
 
 
 def test_version_tables(runner):

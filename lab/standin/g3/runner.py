@@ -1,10 +1,13 @@
 """One-shot migration runner of the lab's G2/G3 stand-in (compose service ``alembic``).
 
-    python -m oss.databases.postgres.migrations.runner
+    python -m oss.databases.postgres.migrations.runner      (OSS)
+    python -m ee.databases.postgres.migrations.runner       (EE: lab/standin/ee/runner.py calls main("ee"))
 
-- Chains are run in the fixed order core, core_oss, tracing, tracing_oss; a chain is
-  skipped when its folder (``<chain>/alembic.ini`` next to this file) is absent from the
-  image (G2 images only have core and tracing).
+- Chains are run in the fixed order core, core_oss, core_ee, tracing, tracing_oss, tracing_ee; a chain is
+  skipped when its folder (``<chain>/alembic.ini`` next to this file, the ``*_ee`` chains under
+  /app/ee/databases/postgres/migrations) is absent from the image (G2 images only have core and tracing; only an
+  EE image has the ``*_ee`` chains, version table alembic_version_ee).
+- Databases are named after the edition: agenta_oss_* or agenta_ee_* (POSTGRES_DB_PREFIX when no URI is set).
 - Switch: ALEMBIC_AUTO_MIGRATIONS, else AGENTA_AUTO_MIGRATIONS, else on. True words
   (case-insensitive): true 1 t y yes on enable enabled; anything else means off.
 - A chain whose version table is missing (or empty) is always migrated, whatever the switch.
@@ -23,7 +26,7 @@ import sys
 import traceback
 from urllib.parse import quote
 
-CHAIN_ORDER = ("core", "core_oss", "tracing", "tracing_oss")
+CHAIN_ORDER = ("core", "core_oss", "core_ee", "tracing", "tracing_oss", "tracing_ee")
 TRUE_WORDS = frozenset({"true", "1", "t", "y", "yes", "on", "enable", "enabled"})
 SWITCH_VARIABLES = ("ALEMBIC_AUTO_MIGRATIONS", "AGENTA_AUTO_MIGRATIONS")
 DEFAULT_SWITCH = True
@@ -34,16 +37,24 @@ CHAIN_SETTINGS = {
     "core_oss": ("POSTGRES_URI_CORE", "_core", "alembic_version_oss"),
     "tracing": ("POSTGRES_URI_TRACING", "_tracing", "alembic_version"),
     "tracing_oss": ("POSTGRES_URI_TRACING", "_tracing", "alembic_version_oss"),
+    "core_ee": ("POSTGRES_URI_CORE", "_core", "alembic_version_ee"),
+    "tracing_ee": ("POSTGRES_URI_TRACING", "_tracing", "alembic_version_ee"),
 }
 
-# Agenta's runner: {old name: new name}; a pair of equal names is a database to create when missing.
-RENAME_MAP = {
-    "agenta_oss": "agenta_oss_core",
-    "supertokens_oss": "agenta_oss_supertokens",
-    "agenta_oss_tracing": "agenta_oss_tracing",
-}
+
+def rename_map(edition: str = "oss") -> dict:
+    """Agenta's runner: {old name: new name}; a pair of equal names is a database to create when missing."""
+    return {
+        f"agenta_{edition}": f"agenta_{edition}_core",
+        f"supertokens_{edition}": f"agenta_{edition}_supertokens",
+        f"agenta_{edition}_tracing": f"agenta_{edition}_tracing",
+    }
+
+
+RENAME_MAP = rename_map("oss")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+EE_DIR = "/app/ee/databases/postgres/migrations"
 
 
 def is_true_word(value) -> bool:
@@ -67,16 +78,20 @@ def resolve_switch(env=None):
     return DEFAULT_SWITCH, "default"
 
 
-def discover_chains(base_dir=HERE):
-    """Chains present under base_dir (a folder with alembic.ini), in CHAIN_ORDER."""
-    return [c for c in CHAIN_ORDER if os.path.isfile(os.path.join(base_dir, c, "alembic.ini"))]
+def chain_dir(chain: str, base_dir=HERE, ee_dir=EE_DIR) -> str:
+    return os.path.join(ee_dir if chain.endswith("_ee") else base_dir, chain)
+
+
+def discover_chains(base_dir=HERE, ee_dir=EE_DIR):
+    """Chains present (a folder with alembic.ini), in CHAIN_ORDER: the *_ee chains only in an EE image."""
+    return [c for c in CHAIN_ORDER if os.path.isfile(os.path.join(chain_dir(c, base_dir, ee_dir), "alembic.ini"))]
 
 
 def version_table_for(chain: str) -> str:
     return CHAIN_SETTINGS[chain][2]
 
 
-def database_url(chain: str, env=None) -> str:
+def database_url(chain: str, env=None, edition: str = "oss") -> str:
     """Async URL (postgresql+asyncpg://...) of the chain's database, as env.py builds it."""
     env = os.environ if env is None else env
     variable, suffix, _ = CHAIN_SETTINGS[chain]
@@ -88,7 +103,7 @@ def database_url(chain: str, env=None) -> str:
         return uri
     user = quote(env.get("POSTGRES_USER") or "username", safe="")
     password = quote(env.get("POSTGRES_PASSWORD") or "password", safe="")
-    prefix = env.get("POSTGRES_DB_PREFIX") or "agenta_oss"
+    prefix = env.get("POSTGRES_DB_PREFIX") or f"agenta_{edition}"
     return f"postgresql+asyncpg://{user}:{password}@postgres:5432/{prefix}{suffix}"
 
 
@@ -121,10 +136,10 @@ def version_table_state(url: str, table: str) -> str:
         conn.close()
 
 
-def split_actions(existing) -> list:
+def split_actions(existing, edition: str = "oss") -> list:
     """[(action, old, new)] for the names that exist: rename, create, or nothing (skipped)."""
     actions = []
-    for old, new in RENAME_MAP.items():
+    for old, new in rename_map(edition).items():
         if old in existing and new not in existing:
             actions.append(("rename", old, new))
         elif old not in existing and new not in existing:
@@ -132,11 +147,11 @@ def split_actions(existing) -> list:
     return actions
 
 
-def split_databases(env=None) -> None:
+def split_databases(env=None, edition: str = "oss") -> None:
     """Agenta's split step, on the server of the core chain's URL (its maintenance database postgres)."""
     import psycopg2
 
-    url = sync_url(database_url("core", env))
+    url = sync_url(database_url("core", env, edition))
     admin = url.rsplit("/", 1)[0] + "/postgres"
     conn = psycopg2.connect(admin, connect_timeout=10)
     conn.autocommit = True
@@ -144,7 +159,7 @@ def split_databases(env=None) -> None:
         with conn.cursor() as cur:
             cur.execute("SELECT datname FROM pg_database")
             existing = {row[0] for row in cur.fetchall()}
-            for action, old, new in split_actions(existing):
+            for action, old, new in split_actions(existing, edition):
                 try:
                     if action == "rename":
                         cur.execute(f'ALTER DATABASE "{old}" RENAME TO "{new}"')
@@ -163,11 +178,13 @@ def run_chain(chain: str, base_dir=HERE) -> None:
     from alembic import command
     from alembic.config import Config
 
-    command.upgrade(Config(os.path.join(base_dir, chain, "alembic.ini")), "head")
+    command.upgrade(Config(os.path.join(chain_dir(chain, base_dir), "alembic.ini")), "head")
 
 
-def main(base_dir=HERE) -> int:
+def main(edition: str = "oss", base_dir=HERE) -> int:
     chains = discover_chains(base_dir)
+    if edition != "ee":
+        chains = [c for c in chains if not c.endswith("_ee")]
     if not chains:
         print(f"runner: no migration chains found under {base_dir}", file=sys.stderr, flush=True)
         return 1
@@ -178,14 +195,14 @@ def main(base_dir=HERE) -> int:
         flush=True,
     )
     try:
-        split_databases()
+        split_databases(edition=edition)
     except Exception as exc:
         print(f"runner: cannot reach the server to split the databases: {exc}", file=sys.stderr, flush=True)
         return 1
     for chain in chains:
         table = version_table_for(chain)
         try:
-            state = version_table_state(sync_url(database_url(chain)), table)
+            state = version_table_state(sync_url(database_url(chain, edition=edition)), table)
         except Exception as exc:
             print(f"runner: {chain}: cannot inspect the database: {exc}", file=sys.stderr, flush=True)
             return 1

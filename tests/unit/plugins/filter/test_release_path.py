@@ -71,3 +71,16 @@ def test_the_shipped_release_map_is_valid():
     data = yaml.safe_load(shipped.read_text())["agenta_release_map_default"]
     out = release_path("v0.103.5", "v0.113.0", data)
     assert out["problem"] == "" and out["destructive"] == ["v0.104.0"]
+
+
+def test_a_switch_to_ee_before_the_edition_stop_is_refused_naming_it():
+    release_map = {"v0.104.0": {"destructive": True, "edition_stop": "ee", "reason": "multi-org"}}
+    out = release_path("v0.103.0", "v0.104.0", release_map, switch_to="ee")
+    assert out["problem"] == (
+        "The switch of the deployment to EE needs it to stand at v0.104.0 first (the EE migrations build on that "
+        "release's schema and fail partway otherwise), and it is at v0.103.0: upgrade it as it is to v0.104.0 "
+        "(-e agenta_target_tag=v0.104.0, without agenta_target_image), then switch.")
+    for current in ("v0.104.0", "v0.110.2"):
+        assert release_path(current, "v0.113.0", release_map, switch_to="ee")["problem"] == ""
+    # Without a switch the edition stop is no stop.
+    assert release_path("v0.103.0", "v0.113.0", release_map)["problem"] == ""
