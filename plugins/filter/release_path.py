@@ -99,6 +99,12 @@ def release_path(current, target, release_map=None, switch_to=""):
     out = {"hops": [], "skipped": [], "destructive": [], "problem": "", "note": ""}
     low, high = version(current), version(target)
     unknown = [t for t, v in ((current, low), (target, high)) if v is None]
+    if unknown and switch_to:
+        words = (switch_to.upper(), " and ".join(str(t) for t in unknown))
+        out["problem"] = ("The switch of the deployment to %s needs it to stand at a known release, and %s is not a "
+                          "release version: pin the env file's tag to the release the deployment runs (or upgrade it "
+                          "to a release tag first), then switch." % words)
+        return out
     if unknown:
         out["note"] = ("The upgrade path from %s to %s cannot be checked against the release map: %s is not a "
                        "release version." % (current, target, " and ".join(str(t) for t in unknown)))

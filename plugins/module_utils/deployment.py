@@ -202,6 +202,9 @@ def image_tag_of(image):
     return last.rsplit(":", 1)[1] if ":" in last else ""
 
 
+NAME_VARIABLE = "AGENTA_API_IMAGE_NAME"
+
+
 def api_image(containers, service, settings, variable):
     """What the API container runs against what the env file names. The collection moves the API by the env
     file's tag variable; a tag that was changed and never applied (no `up -d`) means the files describe another
@@ -213,12 +216,20 @@ def api_image(containers, service, settings, variable):
     tag = image_tag_of(image)
     env_tag = (settings or {}).get(variable)
     env_tag = env_tag.strip() if isinstance(env_tag, str) else ""
-    problem = None
+    # The image's name (Agenta's compose file: ghcr.io/agenta-ai/${AGENTA_API_IMAGE_NAME}), which the switch to EE
+    # changes; compared when the env file sets it.
+    name = image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
+    env_name = (settings or {}).get(NAME_VARIABLE)
+    env_name = env_name.strip() if isinstance(env_name, str) else ""
+    problem, put_back = None, None
+    said = "the %s container %s runs %s, but the env file sets %%s=%%s, which was never applied (no `docker compose " \
+           "up -d` since), so a backup would keep a file that starts another image than the one that ran" % (
+               service, container.get("name") or service, image)
     if tag and env_tag and tag != env_tag:
-        problem = ("the %s container %s runs %s, but the env file sets %s=%s, which was never applied (no "
-                   "`docker compose up -d` since), so a backup would keep a file that starts another image than the "
-                   "one that ran" % (service, container.get("name") or service, image, variable, env_tag))
-    return dict(image=image, tag=tag, variable=variable, env_tag=env_tag, problem=problem)
+        problem, put_back = said % (variable, env_tag), "%s back to %s" % (variable, tag)
+    elif name and env_name and name != env_name:
+        problem, put_back = said % (NAME_VARIABLE, env_name), "%s back to %s" % (NAME_VARIABLE, name)
+    return dict(image=image, tag=tag, variable=variable, env_tag=env_tag, problem=problem, put_back=put_back)
 
 
 def flatten(measured):

@@ -198,11 +198,14 @@ api_image:
       type: str
     problem:
       description:
-        - A sentence (without the host's name) when the two differ (a changed tag that was never applied), else
-          null.
+        - A sentence (without the host's name) when the two differ (a changed tag, or a changed
+          C(AGENTA_API_IMAGE_NAME), that was never applied), else null.
+      type: str
+    put_back:
+      description: What to put back to make the env file name the running image (C(VARIABLE back to value)), else null.
       type: str
   sample: {image: "ghcr.io/agenta-ai/agenta-api:v0.44.4", tag: v0.44.4, variable: AGENTA_API_IMAGE_TAG,
-           env_tag: v0.44.4, problem: null}
+           env_tag: v0.44.4, problem: null, put_back: null}
 oneshots:
   description: Names of running one-shot migration containers of this collection.
   returned: always

@@ -53,9 +53,14 @@ def ee(lab_factory):
     return lab
 
 
-def ee_upgrade(lab, tmp_path, check=False):
+def ee_upgrade(lab, tmp_path, check=False, **extra):
     return lab.playbook(PLAYBOOKS / "upgrade-agenta.yml", limit=HOST, check=check, timeout=1200, extra_vars={
-        "agenta_target_tag": "v0.113.0", "agenta_report_dir": str(tmp_path)})
+        "agenta_target_tag": "v0.113.0", "agenta_report_dir": str(tmp_path), **extra})
+
+
+def databases(lab) -> list[str]:
+    return lab.psql(HOST, "postgres", "SELECT string_agg(datname, ' ' ORDER BY datname) FROM pg_database "
+                                      "WHERE datname LIKE 'agenta%' OR datname LIKE 'supertokens%'").split()
 
 
 def test_ee_plan_shows_the_six_chains_and_changes_nothing(ee, tmp_path):
@@ -67,7 +72,20 @@ def test_ee_plan_shows_the_six_chains_and_changes_nothing(ee, tmp_path):
     assert entry["outcome"] == "would upgrade" and entry["edition"] == "ee", entry
     assert entry["pending"] == {"core": [], "core_oss": ["c05500000002", "c05500000003"], "core_ee": ["ce0000000002"],
                                 "tracing": [], "tracing_oss": ["7a5500000002"], "tracing_ee": ["7e0000000002"]}, entry
+    # An EE deployment on its own image is no switch, although it is an EE image.
+    assert "switch" not in entry and "Switches from OSS" not in entry["message"], entry
     assert snapshot(ee) == ee.start
+
+
+def test_ee_an_oss_image_for_an_ee_deployment_is_refused(ee, tmp_path):
+    run = ee_upgrade(ee, tmp_path, agenta_target_image="ghcr.io/agenta-ai/agenta-api")
+    assert run.rc != 0
+    entry = report(tmp_path)
+    assert entry["outcome"] == "refused", entry
+    assert ("agenta_target_image (ghcr.io/agenta-ai/agenta-api) changes the image of the deployment "
+            "(ghcr.io/agenta-ai/agenta-api-ee), which an upgrade does only to switch an OSS deployment to EE, and it "
+            "is not an EE image with the EE chains (core_ee, tracing_ee)") in entry["message"], entry
+    assert snapshot(ee) == ee.start and api_image(ee, "agenta-ee-gh") == f"{EE_IMAGE}:v0.104.0"
 
 
 def test_ee_a_failed_ee_revision_is_restored(ee, tmp_path):
@@ -140,15 +158,27 @@ def test_switch_at_v0104_runs_the_ee_chains_and_rolls_back_to_oss(oss, tmp_path)
     assert run.rc == 0, run.stdout[-6000:] + run.stderr[-2000:]
     at_v0104 = snapshot(oss)
     env_before = oss.sh(HOST, "cat", oss.hosts[HOST].env_file).stdout
+    names = databases(oss)
+    assert names == ["agenta_oss_core", "agenta_oss_supertokens", "agenta_oss_tracing"]
+    said = ("Switches from OSS (ghcr.io/agenta-ai/agenta-api) to EE (ghcr.io/agenta-ai/agenta-api-ee:v0.104.0): the EE "
+            "chains (core_ee, tracing_ee) run on the deployment's databases for the first time, and the env file's "
+            "AGENTA_API_IMAGE_NAME becomes agenta-api-ee.")
+
+    run = oss.playbook(PLAYBOOKS / "upgrade-agenta.yml", limit=HOST, check=True, timeout=1200, extra_vars={
+        "agenta_target_tag": "v0.104.0", "agenta_target_image": EE_IMAGE, "agenta_report_dir": str(tmp_path / "check")})
+    assert run.rc == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    entry = report(tmp_path / "check")
+    assert entry["outcome"] == "would upgrade" and entry["switch"] == "oss -> ee" and said in entry["message"], entry
+    assert snapshot(oss) == at_v0104 and databases(oss) == names
 
     run = switch(oss, tmp_path, "v0.104.0")
     assert run.rc == 0, run.stdout[-6000:] + run.stderr[-2000:]
     entry = report(tmp_path)
-    assert entry["outcome"] == "upgraded" and entry["edition"] == "ee", entry
+    assert entry["outcome"] == "upgraded" and entry["switch"] == "oss -> ee" and said in entry["message"], entry
     assert entry["pending"]["core_ee"] == ["ce0000000001"] and entry["pending"]["tracing_ee"] == ["7e0000000001"]
-    assert ("staging-1 switches from OSS to EE: ghcr.io/agenta-ai/agenta-api-ee:v0.104.0 runs the EE chains "
-            "(core_ee, tracing_ee)") in run.stdout
     assert api_image(oss, "agenta-oss-gh") == f"{EE_IMAGE}:v0.104.0"
+    # Agenta's EE runner made its own (empty) databases beside the deployment's, as its split step does.
+    assert databases(oss) == sorted(names + ["agenta_ee_core", "agenta_ee_supertokens", "agenta_ee_tracing"])
     # The EE chains ran in the deployment's own databases (the env file's URIs), next to the OSS chains.
     assert oss.psql(HOST, "agenta_oss_core", "SELECT version_num FROM alembic_version_ee") == "ce0000000001"
     assert oss.psql(HOST, "agenta_oss_tracing", "SELECT version_num FROM alembic_version_ee") == "7e0000000001"
@@ -161,5 +191,6 @@ def test_switch_at_v0104_runs_the_ee_chains_and_rolls_back_to_oss(oss, tmp_path)
     assert report(tmp_path, "rollback")["outcome"] == "rolled back"
     assert snapshot(oss) == at_v0104
     assert oss.psql(HOST, "agenta_oss_core", "SELECT to_regclass('alembic_version_ee') IS NULL") == "t"
+    assert databases(oss) == names  # the EE runner's databases were dropped with the rest of the switch
     assert api_image(oss, "agenta-oss-gh") == "ghcr.io/agenta-ai/agenta-api:v0.104.0"
     assert oss.sh(HOST, "cat", oss.hosts[HOST].env_file).stdout == env_before

@@ -100,7 +100,14 @@ def backups(lab) -> str:
      "agenta_target_tag must be a Docker image tag such as v0.44.4, agenta_upgrade_canary a positive number or "
      "percentage, agenta_migrate_lock_timeout whole seconds from 0 below agenta_migrate_timeout; got v0.44.4, 1, -5 "
      "and 1800. Nothing was changed."),
-], ids=["image-not-pullable", "negative-lock-timeout"])
+    ({"agenta_target_tag": NEW, "agenta_target_image": "ghcr.io/agenta-ai/agenta-api-ee:v0.44.4"},
+     "agenta_target_image must be an image repository without a tag, such as ghcr.io/agenta-ai/agenta-api-ee (the "
+     "tag is agenta_target_tag); got ghcr.io/agenta-ai/agenta-api-ee:v0.44.4. Nothing was changed."),
+    ({"agenta_target_tag": NEW, "agenta_target_image": "registry.example.com/agenta/agenta-api"},
+     "agenta_target_image (registry.example.com/agenta/agenta-api) must be in the registry folder of the image "
+     "staging-1 runs (ghcr.io/agenta-ai/), since the compose file names the image by AGENTA_API_IMAGE_NAME only; give "
+     "ghcr.io/agenta-ai/<name>. Nothing was changed."),
+], ids=["image-not-pullable", "negative-lock-timeout", "target-image-with-a-tag", "target-image-elsewhere"])
 def test_bad_input_is_refused_in_one_sentence_and_changes_nothing(lab, extra, sentence, tmp_path):
     before = (lab.revisions(HOST), lab.row_counts(HOST), backups(lab))
     run = lab.playbook(REPO / "playbooks" / "upgrade-agenta.yml", limit=HOST,

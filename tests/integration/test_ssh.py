@@ -11,6 +11,7 @@ Nothing is mocked: real sshd, sudo, dockerd, PostgreSQL and ansible-playbook.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -160,6 +161,88 @@ def test_a_host_lost_during_a_long_step_is_unreachable_in_one_sentence_not_a_han
         time.sleep(1)
     lab.sh(host, "rm", "-f", "/var/lib/agenta-fleet/run.json")
     lab.psql(host, "agenta_oss", "DROP TABLE fleet_lost_filler")
+
+
+@pytest.mark.parametrize("as_job", [True, False], ids=["migration-as-a-job", "migration-in-one-round-trip"])
+def test_a_host_lost_between_its_backup_and_its_up_d_leaves_a_way_back(lab, tmp_path, as_job):
+    """production-1 (at v0.44.4 after the tests above) upgrades to v0.44.5 over SSH; a session holds apps, so the
+    migration's ALTER TABLE waits; SSH goes down while it migrates, after the backup and before `up -d`. The run ends
+    with the host unreachable in one sentence (not a hang): ours when the migration runs as a job the controller looks
+    at, Ansible's when it is one round trip (a small database); either way the module lives on with the job on the
+    host (not with the SSH session), the migration, freed, finishes alone and notes it in the run journal; with SSH back the next run refuses naming the lost run, its phase and its backup,
+    and with agenta_break_lock completes the upgrade: new revisions, every row, the new image."""
+    host, target = "production-1", "v0.44.5"
+
+    def journal() -> dict:
+        return json.loads(lab.sh(host, "sh", "-c", "cat /var/lib/agenta-fleet/run.json 2>/dev/null || echo '{}'").stdout)
+
+    rows, revisions, start_tag = lab.row_counts(host), lab.revisions(host), image_tag(lab, host)
+    pg = ["docker", "exec", "-e", "PGPASSWORD", labmod.PG_CONTAINER, "psql", "-h", "127.0.0.1", "-U", "username",
+          "-d", "agenta_oss"]
+    holder = subprocess.Popen(["docker", "exec", "-e", "PGPASSWORD", lab.hosts[host].container, *pg, "-c",
+                               "BEGIN; LOCK TABLE apps IN SHARE MODE; SELECT pg_sleep(300);"],
+                              env={**os.environ, "PGPASSWORD": labmod.DB_PASSWORD},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = []
+    worker = threading.Thread(target=lambda: runs.append(upgrade(
+        lab, tmp_path, host, agenta_target_tag=target, agenta_unreachable_after=5, agenta_progress_interval=1,
+        agenta_progress_min_bytes=0 if as_job else 2 ** 40)))
+    worker.start()
+    try:
+        # The journal says "migrating" just before the job starts; the job's one-shot container (waiting on the
+        # lock) shows that the controller is looking at the job.
+        def migrating() -> bool:
+            return journal().get("phase") == "migrating" and bool(lab.sh(
+                host, "docker", "ps", "-q", "--filter", "label=agenta.fleet.alembic_migration").stdout.strip())
+
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and worker.is_alive() and not migrating():
+            time.sleep(0.3)
+        held = journal()
+        assert held.get("phase") == "migrating", runs[0].stdout[-3000:] if runs else held
+        time.sleep(3)
+        sshd(lab, host, up=False)
+        worker.join(300)
+    finally:
+        sshd(lab, host, up=True)
+        lab.psql(host, "postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                   "WHERE query LIKE 'BEGIN; LOCK TABLE apps%'")
+        holder.wait(30)
+    run = runs[0]
+    assert run.rc == 4, run.stdout[-3000:]
+    lost = [r.get("msg", "") for play in run.json["plays"] for task in play["tasks"] for h, r in task["hosts"].items()
+            if h == host and r.get("unreachable")]
+    assert run.json["stats"][host]["unreachable"] == 1, run.json["stats"]
+    if as_job:  # the controller looks at the job: after agenta_unreachable_after seconds, one sentence of ours
+        assert lost and f"{host} could not be reached for " in lost[0] and " while migrating (" in lost[0], lost
+        assert lost[0].endswith("Reach the host, then run again."), lost
+    else:  # a database below agenta_progress_min_bytes: one round trip, whose connection Ansible names
+        assert lost and "Data could not be sent to remote host" in lost[0], lost
+    # Nothing restored the host behind the controller's back, and nothing was deployed: the lone migration finishes.
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and journal().get("phase") == "migrating":
+        time.sleep(0.5)
+    left = journal()
+    assert left["run_id"] == held["run_id"] and left["phase"] == "migrated", left
+    assert lab.revisions(host) == {"oss": "1a0000000007"} and image_tag(lab, host) == start_tag
+    assert lab.sh(host, "test", "-f", left["backup"], check=False).returncode == 0
+
+    again = upgrade(lab, tmp_path, host, agenta_target_tag=target)
+    assert again.rc != 0
+    msg = [r.get("msg", "") for play in again.json["plays"] for task in play["tasks"] for r in task["hosts"].values()
+           if r.get("failed")][0]
+    assert f"run {held['run_id']} (" in msg and "last at phase 'migrated'" in msg and left["backup"] in msg, msg
+
+    done = upgrade(lab, tmp_path, host, agenta_target_tag=target, agenta_break_lock=True)
+    assert done.rc == 0, done.stdout[-3000:]
+    assert image_tag(lab, host) == target and lab.revisions(host) == {"oss": "1a0000000007"}
+    assert lab.row_counts(host) == rows
+    # Back to where it started (the backup of the lost run), for the tests below.
+    back = lab.playbook(REPO / "playbooks" / "rollback-agenta.yml", limit=host, timeout=900,
+                        extra_vars={"agenta_report_dir": str(tmp_path)})
+    assert back.rc == 0, back.stdout[-3000:]
+    assert image_tag(lab, host) == start_tag and lab.revisions(host) == revisions and lab.row_counts(host) == rows
+
 
 # ------------------------------------------------------------------------- the ansible-core versions
 FLOOR = "2.19.4"  # meta/runtime.yml requires_ansible; the newest 2.19.x (requirements-test.txt) runs every test

@@ -84,3 +84,9 @@ def test_a_switch_to_ee_before_the_edition_stop_is_refused_naming_it():
         assert release_path(current, "v0.113.0", release_map, switch_to="ee")["problem"] == ""
     # Without a switch the edition stop is no stop.
     assert release_path("v0.103.0", "v0.113.0", release_map)["problem"] == ""
+
+
+def test_a_switch_from_a_tag_that_is_not_a_version_is_refused():
+    out = release_path("latest", "v0.113.0", {"v0.104.0": {"edition_stop": "ee"}}, switch_to="ee")
+    assert out["problem"].startswith("The switch of the deployment to EE needs it to stand at a known release, and "
+                                     "latest is not a release version: pin the env file's tag"), out

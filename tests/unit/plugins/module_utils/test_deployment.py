@@ -151,7 +151,7 @@ API = {"api": {"name": "agenta-oss-gh-api-1", "image": "ghcr.io/agenta-ai/agenta
 def test_api_image_agrees_with_the_env_file():
     got = d.api_image(API, "api", {"AGENTA_API_IMAGE_TAG": "v0.43.0"}, "AGENTA_API_IMAGE_TAG")
     assert got == {"image": "ghcr.io/agenta-ai/agenta-api:v0.43.0", "tag": "v0.43.0",
-                   "variable": "AGENTA_API_IMAGE_TAG", "env_tag": "v0.43.0", "problem": None}
+                   "variable": "AGENTA_API_IMAGE_TAG", "env_tag": "v0.43.0", "problem": None, "put_back": None}
 
 
 def test_a_tag_that_was_never_applied_is_a_problem_naming_both():
@@ -160,6 +160,17 @@ def test_a_tag_that_was_never_applied_is_a_problem_naming_both():
         "the api container agenta-oss-gh-api-1 runs ghcr.io/agenta-ai/agenta-api:v0.43.0, but the env file sets "
         "AGENTA_API_IMAGE_TAG=v0.44.4, which was never applied (no `docker compose up -d` since), so a backup "
         "would keep a file that starts another image than the one that ran")
+    assert got["put_back"] == "AGENTA_API_IMAGE_TAG back to v0.43.0"
+
+
+def test_an_image_name_that_was_never_applied_is_a_problem_naming_both():
+    """A switch to EE writes AGENTA_API_IMAGE_NAME with the tag; one that was never applied is said as the tag is."""
+    settings = {"AGENTA_API_IMAGE_TAG": "v0.43.0", "AGENTA_API_IMAGE_NAME": "agenta-api-ee"}
+    got = d.api_image(API, "api", settings, "AGENTA_API_IMAGE_TAG")
+    assert "but the env file sets AGENTA_API_IMAGE_NAME=agenta-api-ee, which was never applied" in got["problem"]
+    assert got["put_back"] == "AGENTA_API_IMAGE_NAME back to agenta-api"
+    settings["AGENTA_API_IMAGE_NAME"] = "agenta-api"
+    assert d.api_image(API, "api", settings, "AGENTA_API_IMAGE_TAG")["problem"] is None
 
 
 @pytest.mark.parametrize("containers,settings", [
