@@ -77,22 +77,26 @@ def edition_switch(plan, from_repo, to_repo):
     if not to_repo or to_repo == from_repo:
         return out
     revisions = plan.get("revisions") or {}
-    if plan.get("skipped") or not plan.get("edition"):
-        out.update(switch="ee", note="the chains of %s were not read (the image is not on the host, so the plan was "
-                                     "not made); the run reads them before anything changes" % to_repo)
+    if plan.get("skipped"):
+        out.update(switch="ee", note="presumed: the chains of %s were not read (the image is not on the host, so the "
+                                     "plan was not made); the run reads them before anything changes" % to_repo)
         return out
     ee = sorted(c for c in revisions if c.endswith("_ee"))
     oss_done = sorted(c for c, rev in revisions.items() if not c.endswith("_ee") and rev not in NEVER_RAN)
     ee_done = ["%s at %s" % (c, revisions[c]) for c in ee if revisions[c] not in NEVER_RAN]
     head = ("agenta_target_image (%s) changes the image of the deployment (%s), which an upgrade does only to switch "
             "an OSS deployment to EE" % (to_repo, from_repo))
-    if plan.get("edition") != "ee" or not ee:
+    if not plan.get("edition"):
+        out["problem"] = "%s, and its plan does not say which edition it is: check the image, then run again." % head
+    elif plan.get("edition") != "ee" or not ee:
         out["problem"] = ("%s, and it is not an EE image with the EE chains (core_ee, tracing_ee): leave "
                           "agenta_target_image unset to upgrade on the same image, and restore an OSS backup to go back "
                           "from EE to OSS." % head)
     elif ee_done:
-        out["problem"] = ("%s, and the databases are EE already (%s): upgrade without agenta_target_image, or set "
-                          "agenta_target_image to the repository the deployment runs." % (head, ", ".join(ee_done)))
+        out["problem"] = ("%s, and the databases hold EE revisions already (%s): either the deployment is EE already "
+                          "(leave agenta_target_image unset, or set it to the repository the deployment runs), or a "
+                          "switch stopped halfway (roll back to the backup taken before it with rollback-agenta.yml, "
+                          "then switch again)." % (head, ", ".join(ee_done)))
     elif not oss_done:
         out["problem"] = ("%s, and the databases it reads hold no OSS revision (a first install, or the env file's "
                           "POSTGRES_URI_* are unset, so the EE image would use the agenta_ee_* names): set "

@@ -100,10 +100,14 @@ def release_path(current, target, release_map=None, switch_to=""):
     low, high = version(current), version(target)
     unknown = [t for t, v in ((current, low), (target, high)) if v is None]
     if unknown and switch_to:
-        words = (switch_to.upper(), " and ".join(str(t) for t in unknown))
-        out["problem"] = ("The switch of the deployment to %s needs it to stand at a known release, and %s is not a "
-                          "release version: pin the env file's tag to the release the deployment runs (or upgrade it "
-                          "to a release tag first), then switch." % words)
+        if low is None:
+            out["problem"] = ("The switch of the deployment to %s needs it to stand at a known release, and it runs %s, "
+                              "which is not a release version: pin the env file's tag to the release the deployment "
+                              "runs (or upgrade it to a release tag first), then switch." % (switch_to.upper(), current))
+        else:
+            out["problem"] = ("The switch of the deployment to %s needs a release tag as agenta_target_tag, and %s is "
+                              "not a release version: name the release to switch at (-e agenta_target_tag=v0.104.0 or "
+                              "later)." % (switch_to.upper(), target))
         return out
     if unknown:
         out["note"] = ("The upgrade path from %s to %s cannot be checked against the release map: %s is not a "

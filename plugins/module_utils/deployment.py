@@ -208,9 +208,10 @@ NAME_VARIABLE = "AGENTA_API_IMAGE_NAME"
 def api_image(containers, service, settings, variable):
     """What the API container runs against what the env file names. The collection moves the API by the env
     file's tag variable; a tag that was changed and never applied (no `up -d`) means the files describe another
-    deployment than the one that runs, and a backup of them would bring back an image that never ran. Returns
-    {image, tag, variable, env_tag, problem}: problem is a sentence, or None when they agree or either is
-    unknown (no container, no tag in its image, the variable unset)."""
+    deployment than the one that runs, and a backup of them would bring back an image that never ran. The image's
+    name (AGENTA_API_IMAGE_NAME, which the switch to EE changes) is compared too when the env file sets it. Returns
+    {image, tag, variable, env_tag, problem, put_back}: problem is a sentence and put_back what to put back, or None
+    when they agree or either is unknown (no container, no tag in its image, the variable unset)."""
     container = containers.get(service) or {}
     image = container.get("image") or ""
     tag = image_tag_of(image)
@@ -221,14 +222,19 @@ def api_image(containers, service, settings, variable):
     name = image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
     env_name = (settings or {}).get(NAME_VARIABLE)
     env_name = env_name.strip() if isinstance(env_name, str) else ""
-    problem, put_back = None, None
-    said = "the %s container %s runs %s, but the env file sets %%s=%%s, which was never applied (no `docker compose " \
-           "up -d` since), so a backup would keep a file that starts another image than the one that ran" % (
-               service, container.get("name") or service, image)
+    changed, back = [], []
     if tag and env_tag and tag != env_tag:
-        problem, put_back = said % (variable, env_tag), "%s back to %s" % (variable, tag)
-    elif name and env_name and name != env_name:
-        problem, put_back = said % (NAME_VARIABLE, env_name), "%s back to %s" % (NAME_VARIABLE, name)
+        changed.append("%s=%s" % (variable, env_tag))
+        back.append("%s back to %s" % (variable, tag))
+    if name and env_name and name != env_name:
+        changed.append("%s=%s" % (NAME_VARIABLE, env_name))
+        back.append("%s back to %s" % (NAME_VARIABLE, name))
+    problem = put_back = None
+    if changed:
+        problem = ("the %s container %s runs %s, but the env file sets %s, which was never applied (no `docker "
+                   "compose up -d` since), so a backup would keep a file that starts another image than the one that "
+                   "ran" % (service, container.get("name") or service, image, " and ".join(changed)))
+        put_back = " and ".join(back)
     return dict(image=image, tag=tag, variable=variable, env_tag=env_tag, problem=problem, put_back=put_back)
 
 

@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
 
 DEFAULT_PATH = "/var/lib/agenta-fleet/run.json"
 LAST_NAME = "last-run.json"
 _NOTE_LOCK = threading.Lock()
+
+
+def outlive_connection():
+    """Let a long step (a dump, a migration, a restore) go on when the connection that started it ends: SSH without
+    pipelining runs the module on a terminal whose hang-up (SIGHUP) would end it mid-step and leave the journal at
+    'migrating'. The step finishes and notes how it ended in the journal; the next run reads it there."""
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    except (AttributeError, ValueError):  # no SIGHUP on this platform, or not the main thread
+        pass
 
 
 def now():

@@ -411,6 +411,8 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
+    if not module.check_mode:
+        run_journal.outlive_connection()
     action = "upgrade" if params["state"] == "upgraded" else "downgrade"
     problem = validate(params, action)
     if problem:

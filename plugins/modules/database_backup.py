@@ -317,6 +317,8 @@ def main():
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     started = time.monotonic()
+    if not module.check_mode:
+        run_journal.outlive_connection()
     if not docker_access.HAS_DOCKER:
         module.fail_json(msg="The Docker SDK for Python is missing on this host; install python3-docker "
                              "(or pip install docker).", exception=docker_access.DOCKER_IMPORT_ERROR)

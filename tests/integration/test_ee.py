@@ -185,6 +185,14 @@ def test_switch_at_v0104_runs_the_ee_chains_and_rolls_back_to_oss(oss, tmp_path)
     assert oss.revisions(HOST) == at_v0104[0] and oss.table_digests(HOST) == at_v0104[1]
     assert "AGENTA_API_IMAGE_NAME=agenta-api-ee" in oss.sh(HOST, "cat", oss.hosts[HOST].env_file).stdout
 
+    # A downgrade cannot take the EE chains' tables and databases away: refused, nothing changed.
+    run = oss.playbook(PLAYBOOKS / "rollback-agenta.yml", limit=HOST, timeout=1200,
+                       extra_vars={"agenta_report_dir": str(tmp_path / "downgrade"), "agenta_rollback_method": "downgrade"})
+    assert run.rc != 0
+    assert ("renamed or made databases on staging-1 (the v0.45 rename or the switch to EE, recorded in "
+            "/var/backups/agenta/") in run.stdout and "roll back with the restore method" in run.stdout
+    assert api_image(oss, "agenta-oss-gh") == f"{EE_IMAGE}:v0.104.0"
+
     run = oss.playbook(PLAYBOOKS / "rollback-agenta.yml", limit=HOST, timeout=1200,
                        extra_vars={"agenta_report_dir": str(tmp_path)})
     assert run.rc == 0, run.stdout[-6000:] + run.stderr[-2000:]

@@ -107,7 +107,11 @@ def backups(lab) -> str:
      "agenta_target_image (registry.example.com/agenta/agenta-api) must be in the registry folder of the image "
      "staging-1 runs (ghcr.io/agenta-ai/), since the compose file names the image by AGENTA_API_IMAGE_NAME only; give "
      "ghcr.io/agenta-ai/<name>. Nothing was changed."),
-], ids=["image-not-pullable", "negative-lock-timeout", "target-image-with-a-tag", "target-image-elsewhere"])
+    ({"agenta_target_tag": NEW, "agenta_target_image": "registry.example.com:5000/agenta/agenta-api-ee"},
+     "agenta_target_image (registry.example.com:5000/agenta/agenta-api-ee) must be in the registry folder of the image "
+     "staging-1 runs (ghcr.io/agenta-ai/)"),
+], ids=["image-not-pullable", "negative-lock-timeout", "target-image-with-a-tag", "target-image-elsewhere",
+        "target-image-registry-with-a-port"])
 def test_bad_input_is_refused_in_one_sentence_and_changes_nothing(lab, extra, sentence, tmp_path):
     before = (lab.revisions(HOST), lab.row_counts(HOST), backups(lab))
     run = lab.playbook(REPO / "playbooks" / "upgrade-agenta.yml", limit=HOST,

@@ -40,15 +40,17 @@ def test_an_oss_deployment_given_the_ee_image_switches():
 
 def test_check_mode_without_the_image_presumes_the_switch_and_says_so():
     out = edition_switch({"skipped": True}, OSS, EE)
-    assert out["switch"] == "ee" and out["problem"] == "" and "were not read" in out["note"]
+    assert out["switch"] == "ee" and out["problem"] == "" and out["note"].startswith("presumed: the chains of ")
 
 
 @pytest.mark.parametrize("the_plan,words", [
     (plan("oss"), "it is not an EE image with the EE chains (core_ee, tracing_ee)"),
-    (plan(core_ee="ce0000000001"), "the databases are EE already (core_ee at ce0000000001)"),
+    (plan(core_ee="ce0000000001"), "the databases hold EE revisions already (core_ee at ce0000000001): either the "
+                                   "deployment is EE already"),
+    ({"edition": None, "revisions": OSS_AT_104}, "its plan does not say which edition it is"),
     ({"edition": "ee", "revisions": {"core": "base", "core_oss": "base", "core_ee": "base"}},
      "the databases it reads hold no OSS revision"),
-], ids=["oss-image", "ee-already", "no-oss-data"])
+], ids=["oss-image", "ee-already", "no-edition", "no-oss-data"])
 def test_any_other_image_change_is_refused_naming_agenta_target_image(the_plan, words):
     out = edition_switch(the_plan, OSS, EE)
     assert out["switch"] == "" and out["problem"].startswith(

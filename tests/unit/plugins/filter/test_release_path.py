@@ -89,4 +89,8 @@ def test_a_switch_to_ee_before_the_edition_stop_is_refused_naming_it():
 def test_a_switch_from_a_tag_that_is_not_a_version_is_refused():
     out = release_path("latest", "v0.113.0", {"v0.104.0": {"edition_stop": "ee"}}, switch_to="ee")
     assert out["problem"].startswith("The switch of the deployment to EE needs it to stand at a known release, and "
-                                     "latest is not a release version: pin the env file's tag"), out
+                                     "it runs latest, which is not a release version: pin the env file's tag"), out
+    out = release_path("v0.104.0", "latest", {"v0.104.0": {"edition_stop": "ee"}}, switch_to="ee")
+    assert out["problem"] == ("The switch of the deployment to EE needs a release tag as agenta_target_tag, and latest "
+                              "is not a release version: name the release to switch at (-e agenta_target_tag=v0.104.0 "
+                              "or later)."), out

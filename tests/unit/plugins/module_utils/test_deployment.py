@@ -169,7 +169,11 @@ def test_an_image_name_that_was_never_applied_is_a_problem_naming_both():
     got = d.api_image(API, "api", settings, "AGENTA_API_IMAGE_TAG")
     assert "but the env file sets AGENTA_API_IMAGE_NAME=agenta-api-ee, which was never applied" in got["problem"]
     assert got["put_back"] == "AGENTA_API_IMAGE_NAME back to agenta-api"
-    settings["AGENTA_API_IMAGE_NAME"] = "agenta-api"
+    settings["AGENTA_API_IMAGE_TAG"] = "v0.104.0"  # both changed: both said at once
+    got = d.api_image(API, "api", settings, "AGENTA_API_IMAGE_TAG")
+    assert "sets AGENTA_API_IMAGE_TAG=v0.104.0 and AGENTA_API_IMAGE_NAME=agenta-api-ee, which" in got["problem"]
+    assert got["put_back"] == "AGENTA_API_IMAGE_TAG back to v0.43.0 and AGENTA_API_IMAGE_NAME back to agenta-api"
+    settings.update(AGENTA_API_IMAGE_NAME="agenta-api", AGENTA_API_IMAGE_TAG="v0.43.0")
     assert d.api_image(API, "api", settings, "AGENTA_API_IMAGE_TAG")["problem"] is None
 
 
