@@ -7,7 +7,9 @@ env file lacks), and the env file with the pins written in."""
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 
 # ${VAR}, ${VAR:-default}, ${VAR-default} as the whole tag of an image reference.
 _TAG_VARIABLE = re.compile(r":\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?::?-)(?P<default>[^}]*))?\}$")
@@ -210,3 +212,51 @@ def postgres_moves(found):
     """Whether the release's PostgreSQL is another major than the cluster in the data volume (both known)."""
     return bool(found and found.get("data_major") is not None and found.get("image_major") is not None
                 and found["data_major"] != found["image_major"])
+
+
+def set_env_values(text, values):
+    """The env file's text with KEY=value for each of values, as lineinfile would write it: the last line that sets
+    KEY (the one Compose reads) is replaced, a KEY the file lacks is appended. Returns (text, [keys changed])."""
+    lines = text.splitlines(True)
+    changed = []
+    for key, value in values.items():
+        if not _NAME.match(key) or "\n" in value or "\r" in value:
+            raise ValueError("%s=%s cannot be written as one line of an env file" % (key, value))
+        pattern = re.compile(r"^\s*%s\s*=" % re.escape(key))
+        wanted = "%s=%s" % (key, value)
+        found = [i for i, line in enumerate(lines) if pattern.match(line)]
+        if found:
+            line = lines[found[-1]]
+            body = line.rstrip("\r\n")
+            if body != wanted:
+                lines[found[-1]] = wanted + line[len(body):]
+                changed.append(key)
+            continue
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        lines.append(wanted + "\n")
+        changed.append(key)
+    return "".join(lines), changed
+
+
+def write_atomic(path, data, default_mode=0o644):
+    try:
+        st = os.stat(path)
+        mode, owner = st.st_mode & 0o7777, (st.st_uid, st.st_gid)
+    except FileNotFoundError:
+        mode, owner = default_mode, None
+    folder = os.path.dirname(path) or "."
+    handle, temp = tempfile.mkstemp(prefix=".agenta-fleet-", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, mode)
+        if owner and os.geteuid() == 0:
+            os.chown(temp, *owner)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise

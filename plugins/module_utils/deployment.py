@@ -57,6 +57,15 @@ def public_settings(env):
     return out
 
 
+def scrub(text, env):
+    """A compose error line without any secret value of the env file in it."""
+    shown = public_settings(env)
+    for key, value in env.items():
+        if shown.get(key) == HIDDEN and value and len(value) >= 3:
+            text = text.replace(value, HIDDEN)
+    return " ".join(text.split())[:400]
+
+
 def like_regex(pattern):
     """An SQL LIKE pattern (% and _) -> an anchored regular expression."""
     parts = []

@@ -48,6 +48,41 @@ def connect(docker_host=None, timeout=600):
     return client
 
 
+def ensure_image(client, image, pull=True):
+    """(present, pulled, error) of an image on the engine: a missing one is pulled when pull is true (the engine's
+    own registry login applies); error is the engine's sentence when that pull failed."""
+    try:
+        client.images.get(image)
+        return True, False, None
+    except docker_errors.ImageNotFound:
+        pass
+    except Exception as exc:
+        raise DockerAccessError("Could not inspect image %s: %s." % (image, _reason(exc)))
+    if not pull:
+        return False, False, None
+    try:
+        client.images.pull(image)
+    except Exception as exc:
+        return False, False, _reason(exc) or "no output"
+    return True, True, None
+
+
+def running_with_image(client, project, service, image):
+    """The project's running container of service when it runs that very image (the same image ID), else None."""
+    try:
+        wanted = client.images.get(image).id
+        labels = ["%s=%s" % (PROJECT_LABEL, project), "%s=%s" % (SERVICE_LABEL, service)]
+        found = client.containers.list(filters={"label": labels, "status": "running"})
+    except Exception:
+        return None
+    for container in found:
+        if container.labels.get("com.docker.compose.oneoff", "False") == "True":
+            continue
+        if container.attrs.get("Image") == wanted:
+            return container
+    return None
+
+
 def find_container(client, name=None, project=None, service=None, require_running=True):
     if project or service:
         if not (project and service):

@@ -11,7 +11,7 @@ short_description: Report where an Agenta deployment's Alembic chains stand
 version_added: 0.1.0
 description:
   - Reads, for each Alembic chain of an Agenta API image, the revision the database is at, the chain's heads
-    in the image, and the revisions still pending. Changes nothing.
+    in the image, and the revisions still pending. Changes nothing, except that O(pull) may pull the image.
   - Runs inside the API container (C(docker exec)) or in a one-shot container of an image, in one Python
     process, as M(agenta.fleet.alembic_migration) does. Use the new image to see what it would apply.
   - Lists in RV(destructive) what the pending revisions would drop, truncate, delete or rewrite, with the rows
@@ -29,16 +29,30 @@ options:
         V(core_oss), V(tracing_oss), V(core_ee), V(tracing_ee).
     type: list
     elements: str
+  pull:
+    description:
+      - With O(image), pull the image first when it is not on the host (the engine's registry login applies); the
+        pull is the one thing the module may change, and it is not made in check mode.
+      - An image that is not on the host (not pulled, or the pull failed) gives no plan; RV(image_present) is
+        false and RV(pull_error) says why.
+    type: bool
+    default: false
+  running_service:
+    description:
+      - With O(image) and O(compose_project), a Compose service (such as V(api)) whose running container is read
+        instead (C(docker exec)) when it runs that very image, the same image ID; a one-shot container of O(image)
+        is started otherwise. A tag that now names another image is never read in the old container.
+    type: str
 attributes:
   check_mode:
     support: full
-    description: The module only reads; it runs the same in check mode.
+    description: The module only reads; it runs the same in check mode, where O(pull) pulls nothing.
   diff_mode:
     support: none
     description: The module changes nothing, so there is no difference to show.
   idempotent:
     support: full
-    description: It only reads.
+    description: It only reads (O(pull) pulls an image once).
   platform:
     platforms: posix
     support: full
@@ -77,6 +91,21 @@ edition:
   returned: always
   type: str
   sample: oss
+image_present:
+  description: With O(image), whether the image is on the host (after O(pull)); without it, true.
+  returned: always
+  type: bool
+  sample: true
+pulled:
+  description: Whether O(pull) pulled the image.
+  returned: always
+  type: bool
+  sample: false
+pull_error:
+  description: The engine's sentence when O(pull) failed; null otherwise.
+  returned: always
+  type: str
+  sample: null
 where:
   description: Where the driver ran.
   returned: always
@@ -221,13 +250,33 @@ def split_sentence(split):
 
 def main():
     argument_spec = location_argument_spec()
-    argument_spec.update(chains=dict(type="list", elements="str"))
+    argument_spec.update(chains=dict(type="list", elements="str"), pull=dict(type="bool", default=False),
+                         running_service=dict(type="str"))
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     problem = validate(params, "info")
     if problem:
         module.fail_json(msg=problem)
     require_docker(module)
+    image = dict(image_present=True, pulled=False, pull_error=None)
+    if params.get("image"):
+        try:
+            client = docker_access.connect(params["docker_host"], params["timeout"])
+            present, pulled, error = docker_access.ensure_image(client, params["image"],
+                                                                params["pull"] and not module.check_mode)
+        except docker_access.DockerAccessError as exc:
+            module.fail_json(msg=str(exc))
+        image = dict(image_present=present, pulled=pulled, pull_error=error)
+        if present and params.get("running_service") and params.get("compose_project"):
+            if docker_access.running_with_image(client, params["compose_project"], params["running_service"],
+                                                params["image"]) is not None:
+                params = dict(params, image=None, compose_service=params["running_service"])
+        if not present:
+            module.exit_json(changed=False, layout=None, edition=None, where=None, chains=[], revisions={},
+                             pending_total=None, destructive=[], split=[], leftover=None,
+                             summary="The image %s is not on this host%s." % (
+                                 params["image"], "" if error is None else " (the pull failed: %s)" % error),
+                             **image)
     spec = build_spec(params, "info", True, holder_label())
     try:
         result = run_driver(params, spec)
@@ -252,7 +301,7 @@ def main():
     out = dict(changed=False, layout=result.get("layout"), edition=result.get("edition"), where=result.get("where"),
                chains=chains, revisions=dict((c["name"], c["current"] or "base") for c in chains),
                pending_total=pending_total(chains), summary=summary, destructive=result.get("destructive") or [],
-               split=split, leftover=result.get("leftover"))
+               split=split, leftover=result.get("leftover"), **image)
     if result.get("error"):
         module.fail_json(msg=result["error"], **out)
     module.exit_json(**out)

@@ -30,6 +30,8 @@ description:
     C(/var/lib/postgresql/18/docker)) is always refused.
 author:
   - Agenta fleet maintainers (@agenta-fleet)
+extends_documentation_fragment:
+  - agenta.fleet.compose_deployment
 options:
   content:
     description: The release's compose file (Agenta's C(hosting/docker-compose/oss/docker-compose.gh.yml) at the target tag).
@@ -39,20 +41,6 @@ options:
     description: The release's env example (C(env.oss.gh.example)); its setting names the env file lacks are reported.
     type: str
     default: ""
-  compose_dir:
-    description: The deployment's compose folder on the host (the project folder relative paths start from).
-    type: path
-    default: /opt/agenta/hosting/docker-compose/oss
-  compose_file:
-    description: The deployment's compose file; empty means C(docker-compose.gh.yml) in O(compose_dir).
-    type: path
-  env_file:
-    description: The deployment's env file; empty means C(.env.oss.gh) in O(compose_dir).
-    type: path
-  compose_project:
-    description: The Compose project of the deployment.
-    type: str
-    default: agenta-oss-gh
   tag:
     description: The release's image tag; the tag variables of Agenta's images are pinned to it. Empty pins nothing.
     type: str
@@ -213,19 +201,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.agenta.fleet.plugins.module_utils import compose_release as logic
 from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import EnvFileError, parse_env_file
-from ansible_collections.agenta.fleet.plugins.module_utils.deployment import public_settings, HIDDEN
+from ansible_collections.agenta.fleet.plugins.module_utils.compose_release import write_atomic
+from ansible_collections.agenta.fleet.plugins.module_utils.deployment import scrub
 
 
 DEFAULT_PGDATA = "/var/lib/postgresql/data"
-
-
-def scrub(text, env):
-    """A compose error line without any secret value of the env file in it."""
-    shown = public_settings(env)
-    for key, value in env.items():
-        if shown.get(key) == HIDDEN and value and len(value) >= 3:
-            text = text.replace(value, HIDDEN)
-    return " ".join(text.split())[:400]
 
 
 def compose(module, p, compose_file, *args):
@@ -316,29 +296,6 @@ def postgres_check(client, containers, new_config, service, check_mode=False):
                                                    purpose="postgres --version", name_prefix="agenta-fleet-pgversion")
         found["image_major"] = logic.postgres_major((out or b"").decode("utf-8", "replace")) if code == 0 else None
     return found
-
-
-def write_atomic(path, data, default_mode=0o644):
-    try:
-        st = os.stat(path)
-        mode, owner = st.st_mode & 0o7777, (st.st_uid, st.st_gid)
-    except FileNotFoundError:
-        mode, owner = default_mode, None
-    folder = os.path.dirname(path) or "."
-    handle, temp = tempfile.mkstemp(prefix=".agenta-fleet-", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, mode)
-        if owner and os.geteuid() == 0:
-            os.chown(temp, *owner)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
 
 
 def main():

@@ -154,7 +154,7 @@ def test_missing_docker_sdk_fails_with_what_to_install(g1):
     assert failure(run, HOST) == (f"The Docker SDK for Python is missing on {HOST}; install python3-docker "
                                   "(Debian/Ubuntu) or pip install docker, or set agenta_preflight_install_libs: true.")
     assert task_result(run, HOST, "Read the deployment")["msg"].startswith("The Docker SDK for Python is missing")
-    assert task_result(run, HOST, "Require an answering Docker engine") is None
+    assert task_result(run, HOST, "Require a deployment that is ready for the run") is None
     assert snapshot(g1) == before
 
 

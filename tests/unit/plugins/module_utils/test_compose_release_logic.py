@@ -190,3 +190,32 @@ def test_a_move_of_the_major_is_allowed_only_when_asked_and_the_plan_says_it():
     found = cr.plan([], config(), config(), {}, {}, [], "", PREFIX)
     assert "PostgreSQL moves from 16 to 17: every database is restored from the backup's dumps into an emptied " \
            "agenta-oss-gh_postgres-data, and the 16 cluster is kept in a volume of its own" in cr.summary(found, False, "", PG)
+
+
+@pytest.mark.parametrize("text,values,expected,changed", [
+    # the line is replaced in place, its line ending kept
+    ("A=1\nAGENTA_API_IMAGE_TAG=v0.43.0\nB=2\n", {"AGENTA_API_IMAGE_TAG": "v0.44.4"},
+     "A=1\nAGENTA_API_IMAGE_TAG=v0.44.4\nB=2\n", ["AGENTA_API_IMAGE_TAG"]),
+    ("AGENTA_API_IMAGE_TAG=v0.43.0\r\n", {"AGENTA_API_IMAGE_TAG": "v0.44.4"},
+     "AGENTA_API_IMAGE_TAG=v0.44.4\r\n", ["AGENTA_API_IMAGE_TAG"]),
+    # already set: nothing changes
+    ("AGENTA_API_IMAGE_TAG=v0.44.4\n", {"AGENTA_API_IMAGE_TAG": "v0.44.4"}, "AGENTA_API_IMAGE_TAG=v0.44.4\n", []),
+    # Compose reads the last line that sets a variable: that one is written
+    ("T=1\nX=0\n  T = 2\n", {"T": "3"}, "T=1\nX=0\nT=3\n", ["T"]),
+    # a variable the file lacks is appended, after a newline the file lacked
+    ("A=1", {"AGENTA_API_IMAGE_NAME": "agenta-api-ee"}, "A=1\nAGENTA_API_IMAGE_NAME=agenta-api-ee\n",
+     ["AGENTA_API_IMAGE_NAME"]),
+    ("", {"T": "v1"}, "T=v1\n", ["T"]),
+    # a commented line and a longer name are not the variable
+    ("# T=old\nTT=1\n", {"T": "v1"}, "# T=old\nTT=1\nT=v1\n", ["T"]),
+    # two variables at once, in the order given
+    ("T=a\n", {"T": "b", "N": "c"}, "T=b\nN=c\n", ["T", "N"]),
+])
+def test_set_env_values_writes_what_lineinfile_would(text, values, expected, changed):
+    assert cr.set_env_values(text, values) == (expected, changed)
+
+
+@pytest.mark.parametrize("values", [{"A B": "1"}, {"T": "v1\nEVIL=1"}, {"1T": "v"}])
+def test_set_env_values_refuses_what_is_not_one_line(values):
+    with pytest.raises(ValueError):
+        cr.set_env_values("T=v0\n", values)

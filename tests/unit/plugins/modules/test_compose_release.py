@@ -18,6 +18,7 @@ except ImportError:  # ansible-test units: the collection is importable already 
 
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.agenta.fleet.plugins.doc_fragments.compose_deployment import ModuleDocFragment
 from ansible_collections.agenta.fleet.plugins.modules import compose_release
 
 
@@ -34,9 +35,12 @@ def test_docs_name_every_option():
     doc = yaml.safe_load(compose_release.DOCUMENTATION)
     yaml.safe_load(compose_release.EXAMPLES)
     returned = yaml.safe_load(compose_release.RETURN)
-    assert set(doc["options"]) == {"content", "env_example", "compose_dir", "compose_file", "env_file",
-                                   "compose_project", "tag", "image_prefix", "state", "stop_timeout",
-                                   "postgres_service", "postgres_move"}
+    # compose_dir, compose_file, env_file and compose_project come from the doc fragment agenta.fleet.compose_deployment
+    assert doc["extends_documentation_fragment"] == ["agenta.fleet.compose_deployment"]
+    fragment = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]
+    assert set(doc["options"]) | set(fragment) == {"content", "env_example", "compose_dir", "compose_file", "env_file",
+                                                   "compose_project", "tag", "image_prefix", "state", "stop_timeout",
+                                                   "postgres_service", "postgres_move"}
     assert {"summary", "would_change", "added", "removed", "pins", "long_running"} <= set(returned)
 
 
