@@ -202,3 +202,67 @@ def compare(want, got):
                 said = "%s rows" % w[table] if table in w else "it does not exist"
                 return "table %s.%s has %s where the manifest says %s" % (db, table, have, said)
     return ""
+
+
+# A backup the restore reads (agenta.fleet.backup_info): its manifest, found directly or through `latest`, checked
+# against the host and against the checksums of every file it names.
+_DB_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+_DUMP_FILE = re.compile(r"^[A-Za-z0-9_]+\.(dump|dir)$")
+_DIR_FILE = re.compile(r"^[A-Za-z0-9_]+\.dir/[A-Za-z0-9_.]+$")
+
+
+def manifest_to_read(backup_dir, manifest=""):
+    """(path to read, path to name when it is missing): the given manifest, else `latest`'s (the link resolved to the
+    backup's own folder)."""
+    if manifest:
+        return manifest, manifest
+    latest = backup_dir.rstrip("/") + "/latest"
+    shown = latest + "/manifest.json"
+    if os.path.islink(latest):
+        return os.path.realpath(latest) + "/manifest.json", shown
+    return shown, shown
+
+
+def manifest_problem(content, path, host, allow_other_host=False):
+    """'' when content is a manifest of agenta.fleet.backup for host (or allow_other_host), else one sentence."""
+    m = content if isinstance(content, dict) else {}
+    dbs = m.get("databases") if isinstance(m.get("databases"), list) else []
+    entries = [d for d in dbs if isinstance(d, dict)]
+    valid = (m.get("tool") == TOOL and len(entries) == len(dbs) > 0
+             and all(_DB_NAME.match(str(d.get("name", ""))) for d in entries)
+             and all(_DUMP_FILE.match(str(d.get("file", ""))) for d in entries)
+             and all(_DIR_FILE.match(str(f)) for d in entries if d.get("format") == "directory"
+                     for f in (d.get("files") or {}))
+             and isinstance(m.get("env_file"), dict) and m["env_file"].get("file") == "env_file")
+    if valid and (m.get("host") == host or allow_other_host):
+        return ""
+    if m.get("tool") == TOOL and m.get("host", "") != host:
+        return ("The manifest %s was written for host %s, not %s (set agenta_restore_allow_other_host to restore it "
+                "here), so nothing was restored." % (path, m.get("host", "?"), host))
+    return "The file %s is not a valid agenta.fleet.backup manifest, so nothing was restored." % path
+
+
+def expected_sums(content):
+    """{file relative to the backup: sha256} of every file a (valid) manifest names."""
+    out = {}
+    for db in content["databases"]:
+        if db.get("format") == "directory":
+            out.update(db.get("files") or {})
+        elif db.get("format") == "custom":
+            out[db["file"]] = db.get("sha256")
+    out[content["env_file"]["file"]] = content["env_file"].get("sha256")
+    compose = content.get("compose_file") or {}
+    if compose.get("file") == "compose_file":
+        out["compose_file"] = compose.get("sha256")
+    return out
+
+
+def checksum_problem(folder, expected, sha=sha256_of):
+    """'' when every file has its checksum, else one sentence naming the first (in name order) that does not."""
+    for name in sorted(expected):
+        path = os.path.join(folder, name)
+        got = sha(path) if os.path.isfile(path) else None
+        if got != expected[name]:
+            return "%s/%s %s, so the backup was changed or damaged and nothing was restored." % (
+                folder, name, "is missing" if got is None else "does not match the checksum in the manifest")
+    return ""

@@ -145,3 +145,87 @@ def test_compare_names_the_first_difference():
         "table db.a has 0 rows where the manifest says 1 rows")
     assert b.compare({"db": {"tables": {}}}, {"db": {"tables": {"c": 1}}}) == (
         "table db.c has 1 rows where the manifest says it does not exist")
+
+
+# ------------------------------------------------------------------ a backup the restore reads (backup_info)
+def a_backup(root, host="web-1", compose=True):
+    """A backup folder as agenta.fleet.backup writes it: a custom dump, a directory dump, the env and compose files."""
+    folder = root / "20261205T071250Z"
+    (folder / "agenta_oss_tracing.dir").mkdir(parents=True)
+    files = {"agenta_oss_core.dump": b"core", "agenta_oss_tracing.dir/toc.dat": b"toc", "env_file": b"A=1\n",
+             "compose_file": b"services: {}\n"}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    sums = {name: b.sha256_of(str(folder / name)) for name in files}
+    manifest = {"tool": "agenta.fleet.backup", "host": host,
+                "databases": [{"name": "agenta_oss_core", "file": "agenta_oss_core.dump", "format": "custom",
+                               "sha256": sums["agenta_oss_core.dump"]},
+                              {"name": "agenta_oss_tracing", "file": "agenta_oss_tracing.dir", "format": "directory",
+                               "files": {"agenta_oss_tracing.dir/toc.dat": sums["agenta_oss_tracing.dir/toc.dat"]}}],
+                "env_file": {"file": "env_file", "sha256": sums["env_file"]}}
+    if compose:
+        manifest["compose_file"] = {"file": "compose_file", "sha256": sums["compose_file"]}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    os.symlink(folder.name, root / "latest")
+    return folder, manifest
+
+
+def test_the_manifest_is_the_one_given_or_latests_in_its_own_folder(tmp_path):
+    folder = a_backup(tmp_path)[0]
+    assert b.manifest_to_read(str(tmp_path) + "/") == (str(folder / "manifest.json"),
+                                                       f"{tmp_path}/latest/manifest.json")
+    assert b.manifest_to_read(str(tmp_path), "/x/manifest.json") == ("/x/manifest.json", "/x/manifest.json")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert b.manifest_to_read(str(empty)) == (f"{empty}/latest/manifest.json",) * 2
+
+
+def test_a_backup_of_this_host_with_every_checksum_has_no_problem(tmp_path):
+    folder, manifest = a_backup(tmp_path)
+    assert b.manifest_problem(manifest, "m", "web-1") == ""
+    assert set(b.expected_sums(manifest)) == {"agenta_oss_core.dump", "agenta_oss_tracing.dir/toc.dat", "env_file",
+                                              "compose_file"}
+    assert b.checksum_problem(str(folder), b.expected_sums(manifest)) == ""
+    # A backup without the compose file (taken before the collection kept it) does not expect one.
+    assert "compose_file" not in b.expected_sums(a_backup(tmp_path / "old", compose=False)[1])
+
+
+@pytest.mark.parametrize("change,sentence", [
+    (lambda m: m.update(host="web-2"),
+     "The manifest m was written for host web-2, not web-1 (set agenta_restore_allow_other_host to restore it here), "
+     "so nothing was restored."),
+    (lambda m: m.pop("host"),
+     "The manifest m was written for host ?, not web-1 (set agenta_restore_allow_other_host to restore it here), so "
+     "nothing was restored."),
+    (lambda m: m.update(tool="other"), "The file m is not a valid agenta.fleet.backup manifest, so nothing was restored."),
+    (lambda m: m.update(databases=[]), "The file m is not a valid agenta.fleet.backup manifest, so nothing was restored."),
+    (lambda m: m["databases"][0].update(file="../etc/passwd"),
+     "The file m is not a valid agenta.fleet.backup manifest, so nothing was restored."),
+    (lambda m: m["databases"][1].update(files={"../x": "0"}),
+     "The file m is not a valid agenta.fleet.backup manifest, so nothing was restored."),
+    (lambda m: m["env_file"].update(file="/etc/shadow"),
+     "The file m is not a valid agenta.fleet.backup manifest, so nothing was restored."),
+])
+def test_a_manifest_that_is_not_ours_or_names_another_host_is_refused(tmp_path, change, sentence):
+    manifest = a_backup(tmp_path)[1]
+    change(manifest)
+    assert b.manifest_problem(manifest, "m", "web-1") == sentence
+    assert b.manifest_problem(["not", "a", "mapping"], "m", "web-1") == (
+        "The file m is not a valid agenta.fleet.backup manifest, so nothing was restored.")
+
+
+def test_another_hosts_manifest_only_when_allowed(tmp_path):
+    manifest = a_backup(tmp_path, host="web-2")[1]
+    assert b.manifest_problem(manifest, "m", "web-1", allow_other_host=True) == ""
+
+
+@pytest.mark.parametrize("name,damage,what", [
+    ("agenta_oss_core.dump", lambda p: p.write_bytes(b"changed"), "does not match the checksum in the manifest"),
+    ("agenta_oss_tracing.dir/toc.dat", lambda p: p.unlink(), "is missing"),
+    ("env_file", lambda p: p.write_bytes(b"A=2\n"), "does not match the checksum in the manifest"),
+])
+def test_a_file_that_was_changed_or_removed_is_named(tmp_path, name, damage, what):
+    folder, manifest = a_backup(tmp_path)
+    damage(folder / name)
+    assert b.checksum_problem(str(folder), b.expected_sums(manifest)) == (
+        f"{folder}/{name} {what}, so the backup was changed or damaged and nothing was restored.")
