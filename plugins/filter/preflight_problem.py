@@ -139,7 +139,7 @@ def preflight_problem(read, settings):
         measured = space.get("measured") or ""
         backup_dir = s.get("backup_dir") or ""
         return ("Free space at %s%s on %s is %s, less than %s x the databases' size of %s; free space there or set "
-                "agenta_preflight_backup_dir to a bigger disk." % (
+                "preflight_backup_dir to a bigger disk." % (
                     measured, "" if measured == backup_dir else " (nearest existing parent of %s)" % backup_dir, host,
                     bytes_to_human(free), factor, bytes_to_human(size)))
     return ""

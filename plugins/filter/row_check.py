@@ -36,7 +36,7 @@ options:
 EXAMPLES = r"""
 - name: Compare the row counts
   ansible.builtin.set_fact:
-    check: "{{ expected | agenta.fleet.row_check(actual, agenta_migrate_result.tables_changed | default([])) }}"
+    check: "{{ expected | agenta.fleet.row_check(actual, migrate_result.tables_changed | default([])) }}"
 
 # {"core.testsets": 41} with actual {} and intended [{"database": "core", "table": "testsets", "rows_before": 41,
 # "rows_after": null, "change": "dropped", "by": "3d4e5f6a7b8c"}] gives shortfalls [] and intended

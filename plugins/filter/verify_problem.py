@@ -55,7 +55,7 @@ def verify_problem(read, settings):
     manifest = s.get("manifest") or ""
     if manifest and not (read.get("manifest") or {}).get("exists"):
         return ("The backup manifest %s is missing on %s; give the manifest.json of the backup taken before the "
-                "upgrade in agenta_verify_manifest." % (manifest, host))
+                "upgrade in verify_manifest." % (manifest, host))
     error = (read.get("env") or {}).get("error")
     if error is not None:
         return error

@@ -95,7 +95,7 @@ def run_driver(params, spec, note=None):
             code, out, err = docker_access.run_oneshot(
                 client, params["image"], argv, environment=env, network=network, workdir=MIGRATIONS_DIR,
                 timeout=params.get("timeout") or 600,
-                timeout_setting="the timeout (agenta_migrate_timeout in the playbooks, default 1800)",
+                timeout_setting="the timeout (migrate_timeout in the playbooks, default 1800)",
                 watch=progress_watch(note) if note is not None else None)
             where = "a one-shot container of %s on network %s" % (params["image"], network)
             secrets = env

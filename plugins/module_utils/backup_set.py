@@ -237,7 +237,7 @@ def manifest_problem(content, path, host, allow_other_host=False):
     if valid and (m.get("host") == host or allow_other_host):
         return ""
     if m.get("tool") == TOOL and m.get("host", "") != host:
-        return ("The manifest %s was written for host %s, not %s (set agenta_restore_allow_other_host to restore it "
+        return ("The manifest %s was written for host %s, not %s (set restore_allow_other_host to restore it "
                 "here), so nothing was restored." % (path, m.get("host", "?"), host))
     return "The file %s is not a valid agenta.fleet.backup manifest, so nothing was restored." % path
 

@@ -87,7 +87,7 @@ EXAMPLES = r"""
 - name: Rename the databases as Agenta v0.45 does
   agenta.fleet.database_rename:
     env_file: /opt/agenta/hosting/docker-compose/oss/.env.oss.gh
-    record: "{{ agenta_backup_result.path }}/database-rename.json"
+    record: "{{ backup_result.path }}/database-rename.json"
   register: renamed
 """
 

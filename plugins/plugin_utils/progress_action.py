@@ -41,7 +41,7 @@ class ProgressAction(ActionBase):
             interval = float(task_vars.get("agenta_progress_interval", progress.DEFAULT_INTERVAL))
         except (TypeError, ValueError):
             interval = progress.DEFAULT_INTERVAL
-        measured = task_vars.get("agenta_preflight")
+        measured = task_vars.get("preflight_result")
         size = measured.get("db_size_bytes") if isinstance(measured, dict) else None
         min_bytes = task_vars.get("agenta_progress_min_bytes", progress.DEFAULT_MIN_BYTES)
         if (not progress.as_job(interval, size, min_bytes) or self._task.check_mode or self._task.async_val

@@ -28,7 +28,7 @@ BACKUP_PLAY = """
         name: agenta.fleet.backup
     - name: Show the backup result
       ansible.builtin.debug:
-        var: agenta_backup_result
+        var: backup_result
 """
 
 RESTORE_PLAY = """
@@ -41,7 +41,7 @@ RESTORE_PLAY = """
         name: agenta.fleet.restore
     - name: Show the restore result
       ansible.builtin.debug:
-        var: agenta_restore_result
+        var: restore_result
 """
 
 SEED_CMD = ["docker", "exec", "-e", "PYTHONPATH=/app", "-w", "/app/oss/databases/postgres/migrations",
@@ -66,7 +66,7 @@ def failure_messages(res) -> list[str]:
 def backup(lab, host=HOST, check=False, **extra):
     res = lab.playbook(BACKUP_PLAY, limit=host, check=check, extra_vars=extra or None)
     ok(res)
-    return res.results("Show the backup result")[host]["agenta_backup_result"]
+    return res.results("Show the backup result")[host]["backup_result"]
 
 
 def restore(lab, host=HOST, check=False, **extra):
@@ -148,7 +148,7 @@ def test_check_mode_plans_and_writes_nothing(lab):
 
 
 def test_pending_only_skips_and_writes_nothing(lab):
-    result = backup(lab, agenta_backup_when_pending_only=True, agenta_backup_pending=0)
+    result = backup(lab, backup_when_pending_only=True, backup_pending=0)
     assert result["skipped"] is True and result["path"] == ""
     assert lab.sh(HOST, "test", "-e", BACKUP_DIR, check=False).returncode != 0
 
@@ -257,8 +257,8 @@ def test_forced_backup_writes_private_verified_dumps_a_true_manifest_and_a_priva
     before_dbs = agenta_databases(lab, HOST)
     fetch = tmp_path / "fetched"
     # Nothing pending, but forced; with a copy to the controller.
-    result = backup(lab, agenta_backup_when_pending_only=True, agenta_backup_pending=0, agenta_backup_force=True,
-                    agenta_backup_fetch_dir=str(fetch))
+    result = backup(lab, backup_when_pending_only=True, backup_pending=0, backup_force=True,
+                    backup_fetch_dir=str(fetch))
     assert result["skipped"] is False
     path = result["path"]
     state["main"] = path
@@ -319,8 +319,8 @@ def test_forced_backup_writes_private_verified_dumps_a_true_manifest_and_a_priva
 def test_directory_format_with_trial_restore_and_retention(lab, state):
     # A directory that looks like a backup but was not written by the role is never removed.
     lab.sh(HOST, "mkdir", "-p", f"{BACKUP_DIR}/20000101T000000Z")
-    result = backup(lab, agenta_backup_format="directory", agenta_backup_jobs=2, agenta_backup_trial_restore=True,
-                    agenta_backup_keep=1)
+    result = backup(lab, backup_format="directory", backup_jobs=2, backup_trial_restore=True,
+                    backup_keep=1)
     m = read_json(lab, HOST, result["manifest"])
     assert m["verified"] == {"list": True, "trial_restore": True}
     for d in m["databases"]:
@@ -349,7 +349,7 @@ def test_restore_in_check_mode_is_a_plan_that_changes_nothing(lab, state):
     assert damaged != state["counts"]
     res = restore(lab, check=True)
     ok(res)
-    plan = res.results("Show the restore result")[HOST]["agenta_restore_result"]
+    plan = res.results("Show the restore result")[HOST]["restore_result"]
     assert plan["check_mode"] is True and plan["manifest"].startswith(state["dir"])
     # The plan names the revisions it goes back to (it printed "key=value, key=value" once).
     said = [t["hosts"][HOST]["msg"] for play in res.json["plays"] for t in play["tasks"]
@@ -365,7 +365,7 @@ def test_restore_in_check_mode_is_a_plan_that_changes_nothing(lab, state):
 def test_restore_puts_back_every_row_revision_and_the_env_file(lab, state):
     res = restore(lab)
     ok(res)
-    result = res.results("Show the restore result")[HOST]["agenta_restore_result"]
+    result = res.results("Show the restore result")[HOST]["restore_result"]
     m = read_json(lab, HOST, result["manifest"])
     assert result["manifest"] == state["dir"] + "/manifest.json"
     assert lab.revisions(HOST) == state["revisions"]
@@ -392,7 +392,7 @@ def test_restore_puts_back_every_row_revision_and_the_env_file(lab, state):
 def test_restore_starts_a_stopped_database_first(lab, state):
     # What a PostgreSQL killed during a migration leaves: the server is down when the restore begins.
     lab.sh(HOST, "docker", "stop", "agenta-oss-gh-postgres-1")
-    res = restore(lab, agenta_restore_safety_backup=False)
+    res = restore(lab, restore_safety_backup=False)
     ok(res)
     status = lab.sh(HOST, "docker", "inspect", "-f", "{{.State.Status}}", "agenta-oss-gh-postgres-1").stdout.strip()
     assert status == "running"
@@ -405,11 +405,11 @@ def test_restore_refuses_another_hosts_manifest_and_a_missing_one(lab, state):
     other = BACKUP_DIR + "/copied"
     lab.sh(HOST, "cp", "-a", state["dir"], other)
     lab.sh(HOST, "sed", "-i", f's/"host": "{HOST}"/"host": "{OTHER}"/', other + "/manifest.json")
-    res = restore(lab, agenta_restore_manifest=other + "/manifest.json")
+    res = restore(lab, restore_manifest=other + "/manifest.json")
     assert res.rc != 0
     msgs = failure_messages(res)
     assert any(f"was written for host {OTHER}, not {HOST}" in msg for msg in msgs), msgs
-    res = restore(lab, agenta_restore_manifest="/nowhere/manifest.json")
+    res = restore(lab, restore_manifest="/nowhere/manifest.json")
     assert res.rc != 0
     assert any("There is no backup manifest at /nowhere/manifest.json" in msg for msg in failure_messages(res))
 
@@ -422,7 +422,7 @@ def test_restore_refuses_a_tampered_backup_and_changes_nothing(lab, state):
     m = read_json(lab, HOST, state["dir"] + "/manifest.json")
     victim = f"{state['dir']}/{sorted(m['databases'][0]['files'])[0]}"
     lab.sh(HOST, "sh", "-c", f"printf x >> {victim}")
-    res = restore(lab, agenta_restore_manifest=state["dir"] + "/manifest.json")
+    res = restore(lab, restore_manifest=state["dir"] + "/manifest.json")
     assert res.rc != 0
     msgs = failure_messages(res)
     assert any("does not match the checksum in the manifest" in msg and "nothing was restored" in msg
@@ -438,7 +438,7 @@ def test_restore_of_a_checksummed_file_that_is_no_dump_changes_no_database_and_p
     puts the env file back as it was and starts the services again."""
     core = "agenta_oss" if lab.hosts[HOST].layout == "g1" else "agenta_oss_core"
     lab.psql(HOST, core, "DELETE FROM apps WHERE ctid IN (SELECT ctid FROM apps LIMIT 3)")
-    folder = backup(lab, agenta_backup_force=True, agenta_backup_dir="/var/backups/agenta-nodump")["path"]
+    folder = backup(lab, backup_force=True, agenta_backup_dir="/var/backups/agenta-nodump")["path"]
     before, env_before = all_counts(lab, HOST), lab.sh(HOST, "cat", ENV_FILE).stdout
     manifest = folder + "/manifest.json"
     m = read_json(lab, HOST, manifest)
@@ -446,7 +446,7 @@ def test_restore_of_a_checksummed_file_that_is_no_dump_changes_no_database_and_p
     lab.sh(HOST, "sh", "-c", f"printf 'not a dump\\n' > {folder}/{entry['file']}")
     entry["sha256"] = lab.sh(HOST, "sha256sum", f"{folder}/{entry['file']}").stdout.split()[0]
     lab.sh(HOST, "tee", manifest, input=json.dumps(m))
-    res = restore(lab, agenta_restore_manifest=manifest)
+    res = restore(lab, restore_manifest=manifest)
     assert res.rc != 0
     msgs = failure_messages(res)
     assert any(msg.startswith(f"The restore of {HOST} failed before any database was changed and the services were "

@@ -96,9 +96,9 @@ def backups(lab) -> str:
 @pytest.mark.parametrize("extra,sentence", [
     ({"agenta_target_tag": "v9.9.9"},
      "The image ghcr.io/agenta-ai/agenta-api:v9.9.9 could not be pulled on staging-1 ("),
-    ({"agenta_target_tag": NEW, "agenta_migrate_lock_timeout": -5},
+    ({"agenta_target_tag": NEW, "migrate_lock_timeout": -5},
      "agenta_target_tag must be a Docker image tag such as v0.44.4, agenta_upgrade_canary a positive number or "
-     "percentage, agenta_migrate_lock_timeout whole seconds from 0 below agenta_migrate_timeout; got v0.44.4, 1, -5 "
+     "percentage, migrate_lock_timeout whole seconds from 0 below migrate_timeout; got v0.44.4, 1, -5 "
      "and 1800. Nothing was changed."),
     ({"agenta_target_tag": NEW, "agenta_target_image": "ghcr.io/agenta-ai/agenta-api-ee:v0.44.4"},
      "agenta_target_image must be an image repository without a tag, such as ghcr.io/agenta-ai/agenta-api-ee (the "

@@ -217,7 +217,7 @@ def test_upgrade_succeeds_and_verify_reports_the_drops_as_intended(real, tmp_pat
     after = all_rows(real, HOST)
     assert sum(1 for k in after if k.startswith("agenta_oss_core.")) == 44
     assert not {f"agenta_oss_core.{t}" for t in DROPPED} & set(after)
-    verified = task_result(run, "Record what was verified")["ansible_facts"]["agenta_verify"]
+    verified = task_result(run, "Record what was verified")["ansible_facts"]["verify_result"]
     intended = {i["table"]: i for i in verified["intended"]}
     for table in DROPPED:
         item = intended[f"agenta_oss_core.{table}"]

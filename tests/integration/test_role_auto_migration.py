@@ -45,7 +45,7 @@ def backups(lab):
 def test_check_mode_reports_the_change_and_writes_nothing(case):
     _, lab, _ = case
     digest, states = sha256(lab, HOST, ENV_FILE), container_states(lab, HOST)
-    run = apply_role(lab, "auto_migration", HOST, {"agenta_auto_migration_enabled": False}, check=True, diff=True)
+    run = apply_role(lab, "auto_migration", HOST, {"auto_migration_enabled": False}, check=True, diff=True)
     assert run.rc == 0, run.stdout[-3000:]
     write = task_result(run, HOST, "Write the switch into the env file")
     assert write["changed"] is True
@@ -62,7 +62,7 @@ def test_switch_off_rewrites_only_the_switch_and_recreates(case):
     lab.sh(HOST, "chown", "65534:65534", ENV_FILE)
     before = env_lines(lab)
     old_api_id = container_states(lab, HOST)[API][0]
-    run = apply_role(lab, "auto_migration", HOST, {"agenta_auto_migration_enabled": False})
+    run = apply_role(lab, "auto_migration", HOST, {"auto_migration_enabled": False})
     assert run.rc == 0, run.stdout[-3000:]
     assert not password_leaked(run)
     after = env_lines(lab)
@@ -93,7 +93,7 @@ def test_switch_off_rewrites_only_the_switch_and_recreates(case):
 def test_second_run_changes_nothing(case):
     _, lab, _ = case
     digest, states = sha256(lab, HOST, ENV_FILE), container_states(lab, HOST)
-    run = apply_role(lab, "auto_migration", HOST, {"agenta_auto_migration_enabled": False})
+    run = apply_role(lab, "auto_migration", HOST, {"auto_migration_enabled": False})
     assert run.rc == 0, run.stdout[-3000:]
     assert changed_count(run, HOST) == 0
     assert sha256(lab, HOST, ENV_FILE) == digest
@@ -114,7 +114,7 @@ def test_new_release_with_the_switch_off_migrates_nothing(case):
 def test_switch_on_lets_the_new_release_migrate_by_itself(case):
     _, lab, data = case
     rows = lab.row_counts(HOST)
-    run = apply_role(lab, "auto_migration", HOST, {"agenta_auto_migration_enabled": True})
+    run = apply_role(lab, "auto_migration", HOST, {"auto_migration_enabled": True})
     assert run.rc == 0, run.stdout[-3000:]
     assert lab.revisions(HOST) == data["after"]
     assert lab.row_counts(HOST) == rows
@@ -136,7 +136,7 @@ def test_containers_left_stale_by_restart_are_recreated(case):
     lab.compose(HOST, "restart")
     assert container_env(lab, HOST, API)["AGENTA_AUTO_MIGRATIONS"] == "true"  # restart did not re-read the file
     saved = backups(lab)
-    run = apply_role(lab, "auto_migration", HOST, {"agenta_auto_migration_enabled": False})
+    run = apply_role(lab, "auto_migration", HOST, {"auto_migration_enabled": False})
     assert run.rc == 0, run.stdout[-3000:]
     assert task_result(run, HOST, "Write the switch into the env file")["changed"] is False
     assert task_result(run, HOST, "Re-create the services with the new environment")["changed"] is True
@@ -151,8 +151,8 @@ def test_missing_switch_value_or_env_file_is_one_sentence(case):
     _, lab, _ = case
     run = apply_role(lab, "auto_migration", HOST, {})
     assert run.rc != 0
-    assert "agenta_auto_migration_enabled" in run.stdout
-    run = apply_role(lab, "auto_migration", HOST, {"agenta_auto_migration_enabled": True,
+    assert "auto_migration_enabled" in run.stdout
+    run = apply_role(lab, "auto_migration", HOST, {"auto_migration_enabled": True,
                                                    "agenta_env_file": "/nonexistent/.env.oss.gh"})
     assert failure(run, HOST) == (f"The env file /nonexistent/.env.oss.gh does not exist on {HOST}; set "
-                                  "agenta_auto_migration_env_file (or agenta_env_file) to the deployment's env file.")
+                                  "auto_migration_env_file (or agenta_env_file) to the deployment's env file.")

@@ -36,7 +36,7 @@ def snapshot(lab):
 
 
 def recorded(run):
-    return task_result(run, HOST, "Record the state before the upgrade")["ansible_facts"]["agenta_preflight"]
+    return task_result(run, HOST, "Record the state before the upgrade")["ansible_facts"]["preflight_result"]
 
 
 def db_size(lab):
@@ -87,11 +87,11 @@ def test_stopped_or_missing_api_container_fails_early(g1, how):
 
 def test_too_little_disk_fails(g1):
     before = snapshot(g1)
-    run = apply_role(g1, "preflight", HOST, {"agenta_preflight_disk_factor": 100000})
+    run = apply_role(g1, "preflight", HOST, {"preflight_disk_factor": 100000})
     msg = failure(run, HOST)
     assert msg.startswith(f"Free space at /var/backups (nearest existing parent of /var/backups/agenta) on {HOST} is ")
     assert ", less than 100000 x the databases' size of " in msg
-    assert msg.endswith("; free space there or set agenta_preflight_backup_dir to a bigger disk.")
+    assert msg.endswith("; free space there or set preflight_backup_dir to a bigger disk.")
     assert task_result(run, HOST, "Read the Alembic chains of the deployment") is None
     assert snapshot(g1) == before
 
@@ -152,7 +152,7 @@ def test_missing_docker_sdk_fails_with_what_to_install(g1):
     before = snapshot(g1)
     run = apply_role(g1, "preflight", HOST, {"ansible_python_interpreter": "/tmp/python-nosite"})
     assert failure(run, HOST) == (f"The Docker SDK for Python is missing on {HOST}; install python3-docker "
-                                  "(Debian/Ubuntu) or pip install docker, or set agenta_preflight_install_libs: true.")
+                                  "(Debian/Ubuntu) or pip install docker, or set preflight_install_libs: true.")
     assert task_result(run, HOST, "Read the deployment")["msg"].startswith("The Docker SDK for Python is missing")
     assert task_result(run, HOST, "Require a deployment that is ready for the run") is None
     assert snapshot(g1) == before
@@ -176,7 +176,7 @@ def test_read_only_env_file_fails_before_anything_is_written(g1):
 def test_unwritable_state_folder_fails(g1):
     g1.sh(HOST, "sh", "-c", "mkdir -p /srv/ro-state && mount -t tmpfs -o ro tmpfs /srv/ro-state")
     try:
-        run = apply_role(g1, "preflight", HOST, {"agenta_preflight_state_dir": "/srv/ro-state/fleet"})
+        run = apply_role(g1, "preflight", HOST, {"preflight_state_dir": "/srv/ro-state/fleet"})
         assert failure(run, HOST).startswith(
             f"/srv/ro-state/fleet cannot be created: /srv/ro-state is not writable on {HOST}, and the run writes it;")
     finally:
@@ -190,6 +190,6 @@ def test_unwritable_state_folder_fails(g1):
 ])
 def test_a_backup_folder_that_is_not_its_own_fails(g1, folder, sentence):
     before = g1.sh(HOST, "stat", "-c", "%a %U", "/usr").stdout
-    run = apply_role(g1, "preflight", HOST, {"agenta_preflight_backup_dir": folder})
+    run = apply_role(g1, "preflight", HOST, {"preflight_backup_dir": folder})
     assert failure(run, HOST) == sentence
     assert g1.sh(HOST, "stat", "-c", "%a %U", "/usr").stdout == before

@@ -53,7 +53,7 @@ def test_g1_fresh_host_passes_in_check_mode_too(g1):
         assert run.rc == 0, run.stdout[-3000:]
         assert changed_count(run, HOST) == 0
         assert not password_leaked(run)
-        facts = task_result(run, HOST, "Record what was verified")["ansible_facts"]["agenta_verify"]
+        facts = task_result(run, HOST, "Record what was verified")["ansible_facts"]["verify_result"]
         assert facts["revisions"] == {"oss": "1a0000000002"} == {"oss": g1.revision(HOST, "oss")}
         assert facts["health_url"] == "http://127.0.0.1:80/api/health"
     assert container_states(g1, HOST) == states
@@ -72,14 +72,14 @@ def test_g1_passes_after_the_upgrade_with_a_manifest(g1):
     g1.sh(HOST, *SEED_CMD)
     assert g1.revision(HOST, "oss") == "1a0000000006"
     write_manifest(g1, g1.row_counts(HOST))
-    run = verify(g1, {"agenta_verify_manifest": MANIFEST, "agenta_verify_targets": {"oss": "1a0000000006"}})
+    run = verify(g1, {"verify_manifest": MANIFEST, "verify_targets": {"oss": "1a0000000006"}})
     assert run.rc == 0, run.stdout[-3000:]
-    facts = task_result(run, HOST, "Record what was verified")["ansible_facts"]["agenta_verify"]
+    facts = task_result(run, HOST, "Record what was verified")["ansible_facts"]["verify_result"]
     assert facts["row_counts"] == g1.row_counts(HOST)
 
 
 def test_g1_chain_not_at_the_target_fails(g1):
-    run = verify(g1, {"agenta_verify_targets": {"oss": "1a0000000002"}})
+    run = verify(g1, {"verify_targets": {"oss": "1a0000000002"}})
     assert failure(run, HOST) == (f"Chain oss on {HOST} is at 1a0000000006, but the target is 1a0000000002; "
                                   "migrate it to the target and verify again.")
 
@@ -87,12 +87,12 @@ def test_g1_chain_not_at_the_target_fails(g1):
 def test_g1_fewer_rows_than_the_manifest_fails(g1):
     counts = g1.row_counts(HOST)
     write_manifest(g1, {**counts, "agenta_oss.apps": counts["agenta_oss.apps"] + 1})
-    run = verify(g1, {"agenta_verify_manifest": MANIFEST})
+    run = verify(g1, {"verify_manifest": MANIFEST})
     assert failure(run, HOST) == (f"Table agenta_oss.apps on {HOST} has {counts['agenta_oss.apps']} rows, fewer than "
                                   f"the {counts['agenta_oss.apps'] + 1} the backup manifest {MANIFEST} recorded; "
                                   "restore that backup (agenta.fleet.restore) or find where the rows went.")
     write_manifest(g1, counts, {"agenta_oss.gone_table": 5})
-    run = verify(g1, {"agenta_verify_manifest": MANIFEST})
+    run = verify(g1, {"verify_manifest": MANIFEST})
     assert failure(run, HOST).startswith(f"Table agenta_oss.gone_table on {HOST} is missing, fewer than the 5 ")
 
 
@@ -107,8 +107,8 @@ def test_g1_api_down_fails(g1):
 
 
 def test_g1_no_health_answer_fails(g1):
-    run = verify(g1, {"agenta_verify_health_url": "http://127.0.0.1:9/api/health",
-                      "agenta_verify_health_retries": 1, "agenta_verify_health_delay": 1})
+    run = verify(g1, {"verify_health_url": "http://127.0.0.1:9/api/health",
+                      "verify_health_retries": 1, "verify_health_delay": 1})
     msg = failure(run, HOST)
     assert msg.startswith(f"The API health check http://127.0.0.1:9/api/health on {HOST} answered nothing (")
     assert msg.endswith(") instead of 200 after 2 tries; look at the api logs (docker compose logs api) and verify again.")
@@ -132,8 +132,8 @@ def test_g3_passes_after_auto_migration_with_a_manifest(g3):
     g3.compose(HOST, "up", "-d")
     assert g3.revisions(HOST) == {"core": "park00000000", "core_oss": "c05500000003",
                                   "tracing": "park00000000", "tracing_oss": "7a5500000002"}
-    run = verify(g3, {"agenta_verify_manifest": MANIFEST})
+    run = verify(g3, {"verify_manifest": MANIFEST})
     assert run.rc == 0, run.stdout[-3000:]
-    facts = task_result(run, HOST, "Record what was verified")["ansible_facts"]["agenta_verify"]
+    facts = task_result(run, HOST, "Record what was verified")["ansible_facts"]["verify_result"]
     assert facts["row_counts"] == g3.row_counts(HOST) == counts
     assert set(facts["row_counts"]) >= {"agenta_oss_core.apps", "agenta_oss_tracing.spans"}

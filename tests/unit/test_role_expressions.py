@@ -35,8 +35,8 @@ G3_AT_HEAD = [chain("core", "park00000000", "park00000000"), chain("core_oss", "
 
 
 def problems(chains, targets=None):
-    return render("verify", "__agenta_verify_chain_problems", __agenta_verify_chains=chains,
-                  agenta_verify_targets=targets or {})
+    return render("verify", "__verify_chain_problems", __verify_chains=chains,
+                  verify_targets=targets or {})
 
 
 def test_chains_at_head_pass():
@@ -63,9 +63,9 @@ def test_targets_win_over_heads_and_base_means_none():
 
 def test_unknown_target_chain_and_several_heads_are_refused():
     assert problems([chain("oss", "a", "b", "c")], {"core": "x"}) == [
-        "agenta_verify_targets names chain core, which the API image of web-1 does not have (it has oss); name only "
+        "verify_targets names chain core, which the API image of web-1 does not have (it has oss); name only "
         "chains the image has.",
-        "Chain oss on web-1 has 2 heads in the API image (b, c); name its target in agenta_verify_targets."]
+        "Chain oss on web-1 has 2 heads in the API image (b, c); name its target in verify_targets."]
 
 
 def test_chains_of_a_migration_carry_after_instead_of_current():
@@ -74,9 +74,9 @@ def test_chains_of_a_migration_carry_after_instead_of_current():
     assert problems(migrated) == [
         "Chain tracing_oss on web-1 is at base, but its head is 7a5500000002; migrate it (agenta.fleet.migrate) and "
         "verify again."]
-    assert render("verify", "__agenta_verify_revisions", __agenta_verify_chains=migrated) == {
+    assert render("verify", "__verify_revisions", __verify_chains=migrated) == {
         "core_oss": "c05500000003", "tracing_oss": "base"}
-    assert render("verify", "__agenta_verify_revisions", __agenta_verify_chains=G3_AT_HEAD)["core_oss"] == "c05500000003"
+    assert render("verify", "__verify_revisions", __verify_chains=G3_AT_HEAD)["core_oss"] == "c05500000003"
 
 
 def manifest(*dbs):
@@ -85,18 +85,18 @@ def manifest(*dbs):
 
 def test_manifest_expected_counts_follow_the_database_rename():
     doc = manifest(("agenta_oss", {"apps": 300, "testsets": 2}), ("supertokens_oss", {}))
-    assert render("verify", "__agenta_verify_expected", __agenta_verify_manifest_data=doc,
-                  __agenta_verify_databases=["postgres", "agenta_oss_core", "agenta_oss_supertokens"]) == {
+    assert render("verify", "__verify_expected", __verify_manifest_data=doc,
+                  __verify_databases=["postgres", "agenta_oss_core", "agenta_oss_supertokens"]) == {
         "agenta_oss_core.apps": 300, "agenta_oss_core.testsets": 2}
     # Not renamed while the old name still exists.
-    assert render("verify", "__agenta_verify_expected", __agenta_verify_manifest_data=doc,
-                  __agenta_verify_databases=["agenta_oss"]) == {"agenta_oss.apps": 300, "agenta_oss.testsets": 2}
+    assert render("verify", "__verify_expected", __verify_manifest_data=doc,
+                  __verify_databases=["agenta_oss"]) == {"agenta_oss.apps": 300, "agenta_oss.testsets": 2}
 
 
 def test_manifest_tables_may_be_a_list():
     doc = manifest(("agenta_oss_tracing", [{"name": "spans", "rows": 7}, {"name": "traces", "count": "3"}]))
-    expected = render("verify", "__agenta_verify_expected", __agenta_verify_manifest_data=doc,
-                      __agenta_verify_databases=["agenta_oss_tracing"])
+    expected = render("verify", "__verify_expected", __verify_manifest_data=doc,
+                      __verify_databases=["agenta_oss_tracing"])
     assert expected == {"agenta_oss_tracing.spans": 7, "agenta_oss_tracing.traces": 3}
-    assert render("verify", "__agenta_verify_tables_by_db", __agenta_verify_expected=expected) == {
+    assert render("verify", "__verify_tables_by_db", __verify_expected=expected) == {
         "agenta_oss_tracing": ["spans", "traces"]}

@@ -98,7 +98,7 @@ def test_a_ready_host_has_no_problem():
      "lock on alembic_version; wait for it to finish (or end that session) and run again."),
     ({"space__free_bytes": 1500}, {},
      f"Free space at /var/backups (nearest existing parent of {BACKUP}) on staging-1 is 1.46 KB, less than 2 x the "
-     "databases' size of 1000.00 Bytes; free space there or set agenta_preflight_backup_dir to a bigger disk."),
+     "databases' size of 1000.00 Bytes; free space there or set preflight_backup_dir to a bigger disk."),
 ])
 def test_the_first_problem_is_said_in_one_sentence(changes, settings, sentence):
     assert preflight_problem(changed(READY, **changes), {**SETTINGS, **settings}) == sentence
@@ -152,7 +152,7 @@ def test_a_healthy_deployment_has_no_problem():
      f"The env file {ENV} is missing on web-1; put it back (or set agenta_env_file to where it is) and verify again."),
     ({"manifest__exists": False},
      f"The backup manifest {MANIFEST} is missing on web-1; give the manifest.json of the backup taken before the "
-     "upgrade in agenta_verify_manifest."),
+     "upgrade in verify_manifest."),
     ({"env__error": "Line 2 of the env file is not KEY=value."}, "Line 2 of the env file is not KEY=value."),
     ({"containers__postgres": None},
      "Compose project agenta-oss-gh has no postgres container on web-1; bring the deployment up (docker compose up "

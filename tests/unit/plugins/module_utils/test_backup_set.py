@@ -192,10 +192,10 @@ def test_a_backup_of_this_host_with_every_checksum_has_no_problem(tmp_path):
 
 @pytest.mark.parametrize("change,sentence", [
     (lambda m: m.update(host="web-2"),
-     "The manifest m was written for host web-2, not web-1 (set agenta_restore_allow_other_host to restore it here), "
+     "The manifest m was written for host web-2, not web-1 (set restore_allow_other_host to restore it here), "
      "so nothing was restored."),
     (lambda m: m.pop("host"),
-     "The manifest m was written for host ?, not web-1 (set agenta_restore_allow_other_host to restore it here), so "
+     "The manifest m was written for host ?, not web-1 (set restore_allow_other_host to restore it here), so "
      "nothing was restored."),
     (lambda m: m.update(tool="other"), "The file m is not a valid agenta.fleet.backup manifest, so nothing was restored."),
     (lambda m: m.update(databases=[]), "The file m is not a valid agenta.fleet.backup manifest, so nothing was restored."),

@@ -58,9 +58,9 @@ def test_a_container_past_its_timeout_is_removed_and_the_setting_named():
     container = Container(ReadTimeout("UnixHTTPConnectionPool(host='localhost', port=None): Read timed out. (read timeout=30)"))
     with pytest.raises(docker_access.DockerAccessError) as info:
         docker_access.run_oneshot(Client(container), "agenta-api:v2", ["python", "-c", "x"], timeout=30,
-                                  timeout_setting="agenta_migrate_timeout")
+                                  timeout_setting="migrate_timeout")
     assert str(info.value) == ("The migration in a one-shot container of agenta-api:v2 did not finish within 30 s, so "
-                               "the container was stopped and removed; if it needs longer, raise agenta_migrate_timeout "
+                               "the container was stopped and removed; if it needs longer, raise migrate_timeout "
                                "and run again.")
     assert container.removed == (True, True)
 
