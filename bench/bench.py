@@ -194,7 +194,7 @@ def main() -> int:
     counts = [1] if args.quick else sorted({int(x) for x in args.hosts.split(",")} | {1})
     top = max(counts)
 
-    lab("up", "--staging", str(top), "--production", "1", "--release", OLD, "--mb", str(mb), "--port-base", "auto")
+    lab("up", "--staging", str(top), "--production", "0", "--release", OLD, "--mb", str(mb), "--port-base", "auto")
     lines, host = [], hosts_of(1)[0]
     try:
         for h in hosts_of(top):

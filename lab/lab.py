@@ -729,10 +729,10 @@ def port_free(port: int) -> bool:
     return True
 
 
-def parse_count(name: str, value) -> int:
+def parse_count(name: str, value, low: int = 1) -> int:
     text = str(value).strip()
-    if not re.fullmatch(r"\d+", text) or not 1 <= int(text) <= MAX_HOSTS_PER_GROUP:
-        raise LabError(f"{name} must be a whole number from 1 to {MAX_HOSTS_PER_GROUP}, not '{value}'.")
+    if not re.fullmatch(r"\d+", text) or not low <= int(text) <= MAX_HOSTS_PER_GROUP:
+        raise LabError(f"{name} must be a whole number from {low} to {MAX_HOSTS_PER_GROUP}, not '{value}'.")
     return int(text)
 
 
@@ -740,7 +740,8 @@ def plan_hosts(lab: str, staging, production, release: str, port_base, shared_db
                ssh: bool = False, edition: str = "oss") -> list[Host]:
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,20}", lab):
         raise LabError(f"The lab name '{lab}' must be lower-case letters, digits and dashes (at most 21).")
-    counts = {"staging": parse_count("STAGING", staging), "production": parse_count("PRODUCTION", production)}
+    # A lab without production hosts serves a bench or a test that upgrades staging only (no host started for nothing).
+    counts = {"staging": parse_count("STAGING", staging), "production": parse_count("PRODUCTION", production, low=0)}
     if edition not in EDITIONS:
         raise LabError(f"The edition must be oss or ee, not '{edition}'.")
     info = release_info(release, edition)

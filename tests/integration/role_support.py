@@ -16,11 +16,12 @@ ENV_FILE = labmod.ENV_FILE
 PROJECT = labmod.PROJECT
 
 
-def start_lab(lab_factory, release, attempts=8):
-    """lab_factory(release, staging=1, production=1), moving on when another lab already publishes the ports."""
+def start_lab(lab_factory, release, attempts=8, production=1):
+    """lab_factory(release, staging=1, production=1), moving on when another lab already publishes the ports.
+    production=0 for a module whose tests never touch a second host (one host less to start)."""
     for attempt in range(attempts):
         try:
-            return lab_factory(release, staging=1, production=1)
+            return lab_factory(release, staging=1, production=production)
         except AssertionError as exc:
             if "is taken" not in str(exc) or attempt == attempts - 1:
                 raise

@@ -36,7 +36,7 @@ TARGETS = sorted(p.name for p in (REPO / "tests" / "integration" / "targets").it
 
 @pytest.fixture(scope="module")
 def lab(lab_factory):
-    lab = start_lab(lab_factory, "v0.43.0")
+    lab = start_lab(lab_factory, "v0.43.0", production=0)
     lab.psql(HOST, "postgres", f"CREATE ROLE fleet_probe LOGIN SUPERUSER PASSWORD '{SECRET}'")
     lab.set_env(HOST, POSTGRES_USER="fleet_probe", POSTGRES_PASSWORD=SECRET,
                 POSTGRES_URI=f"postgresql+asyncpg://fleet_probe:{SECRET}@postgres:5432/agenta_oss")

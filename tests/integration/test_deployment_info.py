@@ -28,7 +28,7 @@ SECRET = "Zq7-probe-4711"
 
 @pytest.fixture(scope="module")
 def g3(lab_factory):
-    lab = start_lab(lab_factory, "v0.104.0")
+    lab = start_lab(lab_factory, "v0.104.0", production=0)
     lab.psql(HOST, "postgres", f"CREATE ROLE fleet_probe LOGIN SUPERUSER PASSWORD '{SECRET}'")
     lab.set_env(HOST, POSTGRES_USER="fleet_probe", POSTGRES_PASSWORD=SECRET)
     return lab

@@ -43,7 +43,7 @@ def g3(lab_factory):
 @pytest.mark.parametrize("args,sentence", [
     (["--staging", "0"], "STAGING must be a whole number from 1 to 10, not '0'."),
     (["--staging", "-1"], "STAGING must be a whole number from 1 to 10, not '-1'."),
-    (["--production", "x"], "PRODUCTION must be a whole number from 1 to 10, not 'x'."),
+    (["--production", "x"], "PRODUCTION must be a whole number from 0 to 10, not 'x'."),
     (["--release", "v9.9.9"], "Unknown release 'v9.9.9'"),
 ])
 def test_bad_input_is_one_sentence_and_makes_nothing(args, sentence):

@@ -16,7 +16,7 @@ ORDER = ["core", "core_oss", "tracing", "tracing_oss"]
 
 @pytest.fixture(scope="module")
 def lab(lab_factory):
-    return start_lab(lab_factory, "v0.103.0")
+    return start_lab(lab_factory, "v0.103.0", production=0)
 
 
 def test_info_in_the_g2_container(lab):

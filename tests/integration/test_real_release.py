@@ -85,7 +85,7 @@ def report(tmp: Path, name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def real(lab_factory):
-    lab = lab_factory(OLD, staging=1, production=1, rows=20)
+    lab = lab_factory(OLD, staging=1, production=0, rows=20)
     lab.before = all_rows(lab, HOST)
     lab.services_before = running_services(lab, HOST)
     return lab

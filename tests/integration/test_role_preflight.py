@@ -23,12 +23,12 @@ API = "agenta-oss-gh-api-1"
 
 @pytest.fixture(scope="module")
 def g1(lab_factory):
-    return start_lab(lab_factory, "v0.43.0")
+    return start_lab(lab_factory, "v0.43.0", production=0)
 
 
 @pytest.fixture(scope="module")
 def g3(lab_factory):
-    return start_lab(lab_factory, "v0.104.0")
+    return start_lab(lab_factory, "v0.104.0", production=0)
 
 
 def snapshot(lab):

@@ -22,12 +22,12 @@ SEED_CMD = ["docker", "exec", "-e", "PYTHONPATH=/app", "-w", "/app/oss/databases
 
 @pytest.fixture(scope="module")
 def g1(lab_factory):
-    return start_lab(lab_factory, "v0.43.0")
+    return start_lab(lab_factory, "v0.43.0", production=0)
 
 
 @pytest.fixture(scope="module")
 def g3(lab_factory):
-    return start_lab(lab_factory, "v0.104.0")
+    return start_lab(lab_factory, "v0.104.0", production=0)
 
 
 def write_manifest(lab, counts, extra=None):

@@ -17,7 +17,7 @@ HOST = "staging-1"
 
 @pytest.fixture(scope="module")
 def lab(lab_factory):
-    return lab_factory(OLD, staging=1, production=1)
+    return lab_factory(OLD, staging=1, production=0)
 
 
 def has_column(lab):
