@@ -73,9 +73,10 @@ def revision_file(revision, down_revision, upgrade="pass", downgrade="pass"):
             f"def upgrade():\n    {upgrade}\n\n\ndef downgrade():\n    {downgrade}\n")
 
 
-def start_lab(lab_factory, release):
-    """One staging and one production host at `release` (the conftest picks free ports and a unique name)."""
-    return lab_factory(release, staging=1, production=1)
+def start_lab(lab_factory, release, production=1):
+    """One staging and one production host at `release` (the conftest picks free ports and a unique name);
+    production=0 for a module whose tests never touch a second host."""
+    return lab_factory(release, staging=1, production=production)
 
 
 def driver_source():
