@@ -23,7 +23,7 @@ description:
   - Used by C(upgrade-agenta.yml) in its pre-checks; the sentences are the ones the playbook printed before.
 options:
   _input:
-    description: The pre-flight record, C(preflight_result) (C(containers.api.image), C(api_image), C(run_lock)).
+    description: The pre-flight record, C(preflight_result) (C(containers.api.image), C(api_image), C(run_lock), C(chains)).
     type: dictionary
     required: true
   settings:
@@ -84,6 +84,12 @@ _value:
       description: The required stops this run goes through, in order (only the database's owner, with through_stops).
       type: list
       elements: string
+    plan:
+      description:
+        - The chains the pre-flight read took through the running API (C(preflight_result.chains), role variable
+          C(preflight_chains_tag)) when that API runs the image the run goes to, as they are that image's plan, so the
+          playbook does not ask for it again. Null otherwise.
+      type: dictionary
 """
 
 import posixpath
@@ -119,7 +125,7 @@ def upgrade_route(preflight, settings):
     host = s.get("host") or "this host"
     tag = s.get("target_tag")
     out = {"step": "", "problem": "", "from_image": "", "to_image": "", "from_repo": "", "repo": "", "path": {},
-           "stops": []}
+           "stops": [], "plan": None}
 
     def refuse(step, sentence):
         out.update(step=step, problem="%s %s" % (sentence, NOTHING_CHANGED))
@@ -157,6 +163,9 @@ def upgrade_route(preflight, settings):
                       "holds the compose file of %s only), agenta_rehearse (the rehearsal runs one image) or "
                       "agenta_target_image (the switch to EE is one hop, from a release at or after v0.104.0). "
                       "Upgrade to each stop (%s) on its own, then to %s." % (tag, ", ".join(out["stops"]), tag))
+    chains = preflight.get("chains") or {}
+    if chains.get("read") and chains.get("error") is None and chains.get("image") == out["to_image"]:
+        out["plan"] = dict(chains)
     return out
 
 

@@ -12,8 +12,8 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.agenta.fleet.plugins.module_utils import docker_access, progress
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import (
-    DEFAULT_CONTAINER, EnvFileError, MIGRATIONS_DIR, last_line, mask, parse_driver_output, parse_env_file,
-    split_progress)
+    DEFAULT_CONTAINER, EnvFileError, MIGRATIONS_DIR, info_summary, last_line, mask, parse_driver_output,
+    parse_env_file, pending_total, split_progress)
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_driver import DRIVER, SPEC_ENV
 
 
@@ -127,6 +127,39 @@ def run_driver(params, spec, note=None):
         result["error"] = mask(result["error"], secrets)
     result["where"] = where
     return result
+
+
+def split_sentence(split):
+    """The split a G1 deployment needs before this image's chains, in one sentence."""
+    parts = ["%s becomes %s" % (e["from"], e["database"]) if e.get("from") else "%s is created" % e["database"]
+             for e in split]
+    if not any(e.get("from") for e in split):
+        return ("The split of Agenta v0.45 was cut short (%s): planned here as if it had run." % ", ".join(parts))
+    return ("The databases still have the names of Agenta v0.44 and older: the split of Agenta v0.45 is pending "
+            "(%s), planned here as if it had run." % ", ".join(parts))
+
+
+def info_result(result):
+    """The driver's info result as agenta.fleet.alembic_migration_info returns it (and agenta.fleet.deployment_info's
+    chains): layout, edition, where, chains (name, config, version_table, current, heads, pending, note),
+    revisions, pending_total, summary, destructive, split, leftover."""
+    chains = []
+    for chain in result.get("chains") or []:
+        pending = chain.get("pending")
+        note = chain.get("note")
+        if pending == [] and len(chain.get("heads") or []) > 1:
+            pending, note = None, "the chain has %d heads" % len(chain["heads"])
+        chains.append(dict(name=chain["name"], config=chain.get("config"), version_table=chain.get("version_table"),
+                           current=chain.get("before"), heads=chain.get("heads") or [], pending=pending, note=note))
+    unknown = dict((chain["name"], chain.get("unknown") or []) for chain in result.get("chains") or [])
+    summary = info_summary([dict(chain, unknown=unknown.get(chain["name"])) for chain in chains])
+    split = result.get("split") or []
+    if split:
+        summary = split_sentence(split) + " " + summary
+    return dict(layout=result.get("layout"), edition=result.get("edition"), where=result.get("where"),
+                chains=chains, revisions=dict((c["name"], c["current"] or "base") for c in chains),
+                pending_total=pending_total(chains), summary=summary, destructive=result.get("destructive") or [],
+                split=split, leftover=result.get("leftover"))
 
 
 def _text(data):

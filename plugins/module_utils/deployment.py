@@ -205,6 +205,14 @@ def index_containers(containers):
     return found
 
 
+def image_repo_of(image):
+    """'registry:5000/repo/name:tag' -> 'registry:5000/repo/name' (a digest reference loses its digest)."""
+    ref = (image or "").split("@", 1)[0]
+    head, _sep, last = ref.rpartition("/")
+    name = last.rsplit(":", 1)[0]
+    return "%s/%s" % (head, name) if head else name
+
+
 def image_tag_of(image):
     """'registry:5000/repo/name:tag' -> 'tag' ('' without a tag or for a digest reference)."""
     last = (image or "").split("@", 1)[0].rsplit("/", 1)[-1]

@@ -232,20 +232,9 @@ chains:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
-from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import (
-    build_spec, info_summary, pending_total, validate)
+from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import build_spec, validate
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_runner import (
-    RunError, holder_label, location_argument_spec, require_docker, run_driver)
-
-
-def split_sentence(split):
-    """The split a G1 deployment needs before this image's chains, in one sentence."""
-    parts = ["%s becomes %s" % (e["from"], e["database"]) if e.get("from") else "%s is created" % e["database"]
-             for e in split]
-    if not any(e.get("from") for e in split):
-        return ("The split of Agenta v0.45 was cut short (%s): planned here as if it had run." % ", ".join(parts))
-    return ("The databases still have the names of Agenta v0.44 and older: the split of Agenta v0.45 is pending "
-            "(%s), planned here as if it had run." % ", ".join(parts))
+    RunError, holder_label, info_result, location_argument_spec, require_docker, run_driver)
 
 
 def main():
@@ -285,23 +274,8 @@ def main():
     except RunError as exc:
         module.fail_json(msg=exc.msg, **exc.extra)
 
-    chains = []
-    for chain in result.get("chains") or []:
-        pending = chain.get("pending")
-        note = chain.get("note")
-        if pending == [] and len(chain.get("heads") or []) > 1:
-            pending, note = None, "the chain has %d heads" % len(chain["heads"])
-        chains.append(dict(name=chain["name"], config=chain.get("config"), version_table=chain.get("version_table"),
-                           current=chain.get("before"), heads=chain.get("heads") or [], pending=pending, note=note))
-    unknown = dict((chain["name"], chain.get("unknown") or []) for chain in result.get("chains") or [])
-    summary = info_summary([dict(chain, unknown=unknown.get(chain["name"])) for chain in chains])
-    split = result.get("split") or []
-    if split:
-        summary = split_sentence(split) + " " + summary
-    out = dict(changed=False, layout=result.get("layout"), edition=result.get("edition"), where=result.get("where"),
-               chains=chains, revisions=dict((c["name"], c["current"] or "base") for c in chains),
-               pending_total=pending_total(chains), summary=summary, destructive=result.get("destructive") or [],
-               split=split, leftover=result.get("leftover"), **image)
+    out = dict(changed=False, **info_result(result))
+    out.update(image)
     if result.get("error"):
         module.fail_json(msg=result["error"], **out)
     module.exit_json(**out)

@@ -110,6 +110,21 @@ options:
         image the API container runs.
     type: str
     default: AGENTA_API_IMAGE_TAG
+  chains:
+    description:
+      - Read the Alembic chains through the running API container (O(api_service)) in the same call, while the rest is
+        read (RV(chains)), that is the revision of each chain, its heads in the image and what is pending, as
+        M(agenta.fleet.alembic_migration_info) reads them in that container.
+    type: bool
+    default: false
+  chains_tag:
+    description:
+      - With O(chains), read them with the image of this tag (the tag an upgrade goes to; the read is then that
+        image's plan), in the API container when it runs that tag, else in a one-shot container of the API image's
+        repository at this tag on the deployment's network (with O(env_file)), when the host has that image (it is
+        not pulled). Empty reads them in the running API container, whatever its tag.
+    type: str
+    default: ""
   health_retries:
     description: How many times to ask again until the answer is 200.
     type: int
@@ -144,6 +159,7 @@ requirements:
   - Docker SDK for Python (C(docker)) on the host the module runs on
 notes:
   - Two execs of C(psql) at most, whatever the number of databases and tables (a C(connect) meta-command between them).
+  - With O(chains), the driver reads them after the database read (its session would count as a migration at work).
 seealso:
   - module: agenta.fleet.alembic_migration_info
 """
@@ -313,6 +329,17 @@ health:
   returned: when O(health) is set
   type: dict
   sample: {url: "http://127.0.0.1:80/api/health", status: 200, error: null, tries: 1}
+chains:
+  description:
+    - The Alembic chains as the image of O(chains_tag) (or the running API's) sees them (O(chains)); C(read) says
+      whether they were read, C(reason) why not (no running API container, the image is not on the host),
+      C(error) the driver's failure. When read, the keys of M(agenta.fleet.alembic_migration_info)'s result
+      (C(layout), C(edition), C(chains), C(revisions), C(pending_total), C(summary), C(destructive), C(split),
+      C(leftover), C(where)), with C(image) the image that read them and C(image_present) true.
+  returned: when O(chains) is set
+  type: dict
+  sample: {read: true, error: null, layout: g1, revisions: {core: 1a0000000006}, pending_total: 0,
+           image: "ghcr.io/agenta-ai/agenta-api:v0.44.4"}
 space:
   description: Free space at O(space_at).
   returned: when O(space_at) is set
@@ -323,6 +350,7 @@ space:
 import json
 import os
 import re
+import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -330,10 +358,13 @@ from ansible.module_utils.six.moves.urllib.error import HTTPError
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.agenta.fleet.plugins.module_utils import backup_set, docker_access, run_journal
-from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import EnvFileError, mask, parse_env_file
+from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import (
+    EnvFileError, build_spec, mask, parse_env_file)
+from ansible_collections.agenta.fleet.plugins.module_utils.alembic_runner import (
+    RunError, holder_label, info_result, run_driver)
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import (
-    DeploymentError, api_image, counts_commands, db_login, first_line, flatten, index_containers, nearest_existing_dir,
-    parse_answers, psql_argv, public_settings, select_databases, server_sql)
+    DeploymentError, api_image, counts_commands, db_login, first_line, flatten, image_repo_of, image_tag_of,
+    index_containers, nearest_existing_dir, parse_answers, psql_argv, public_settings, select_databases, server_sql)
 
 
 def read_env(path):
@@ -459,6 +490,63 @@ def list_containers(client, project):
     return index_containers(items), sorted(c.name for c in oneshots)
 
 
+class ChainsRead(threading.Thread):
+    """The Alembic chains, read by the migration driver as agenta.fleet.alembic_migration_info reads them: in the
+    running API container, or in a one-shot container of another image (never pulled here), in a thread of its own
+    while the module reads the rest. The driver's Docker client is its own: nothing is shared but the result."""
+
+    def __init__(self, params, container=None, image=None):
+        super(ChainsRead, self).__init__()
+        self.daemon = True
+        where = dict(docker_host=params["docker_host"], timeout=params["timeout"], python="python3", env={})
+        if image:
+            where.update(image=image, env_file=params["env_file"], compose_project=params["compose_project"])
+        else:
+            where.update(container=container["name"])
+        self.where, self.image = where, image or container.get("image") or ""
+        self.out = dict(read=False, reason=None, error="The chains were not read in time.")
+        self.start()
+
+    def run(self):
+        try:
+            if self.where.get("image"):
+                client = docker_access.connect(self.where["docker_host"], self.where["timeout"])
+                try:
+                    present = docker_access.ensure_image(client, self.image, False)[0]
+                finally:
+                    client.close()
+                if not present:
+                    self.out = dict(read=False, error=None, reason="the image %s is not on this host" % self.image)
+                    return
+            result = run_driver(self.where, build_spec({}, "info", True, holder_label()))
+            out = dict(read=True, reason=None, image=self.image, image_present=True, pulled=False, pull_error=None)
+            out.update(info_result(result))
+            out["error"] = result.get("error")
+        except RunError as exc:
+            out = dict(read=False, reason=None, error=exc.msg)
+        except Exception as exc:  # pylint: disable=broad-except  # the caller judges a read that failed
+            out = dict(read=False, reason=None, error=str(exc))
+        self.out = out
+
+
+def start_chains_read(params, containers):
+    """A ChainsRead, or (None, why the chains are not read). Without chains_tag, or when the API runs an image of
+    that tag: in the running API container; else in a one-shot container of the API image's repository at that
+    tag, when the host has it."""
+    service = params["api_service"]
+    api = containers.get(service)
+    if api is None:
+        return None, "no %s container" % service
+    image = api.get("image") or ""
+    if not params["chains_tag"] or image_tag_of(image) == params["chains_tag"]:
+        if api.get("state") != "running":
+            return None, "the %s container %s is %s" % (service, api.get("name"), api.get("state"))
+        return ChainsRead(params, container=api), None
+    if not params["env_file"]:
+        return None, "a one-shot container of %s needs the env file" % params["chains_tag"]
+    return ChainsRead(params, image="%s:%s" % (image_repo_of(image), params["chains_tag"])), None
+
+
 def run_psql(client, container, user, password, commands, secrets):
     argv = psql_argv(user, commands)
     code, out, err = docker_access.exec_argv(client, container, argv, environment={"PGPASSWORD": password},
@@ -536,6 +624,8 @@ def main():
             health_url=dict(type="str", default=""),
             api_service=dict(type="str", default="api"),
             tag_variable=dict(type="str", default="AGENTA_API_IMAGE_TAG"),
+            chains=dict(type="bool", default=False),
+            chains_tag=dict(type="str", default=""),
             health_retries=dict(type="int", default=0),
             health_delay=dict(type="int", default=3),
             docker_host=dict(type="str", default=docker_access.DEFAULT_DOCKER_HOST),
@@ -581,6 +671,9 @@ def main():
     else:
         result["database"] = dict(checked=False, answered=False, error=None, databases=[], selected=[], size_bytes=0,
                                   sessions=[], measured={}, row_counts={}, versions={})
+    # After the database read: the driver's session is one of this collection's, which that read would report as
+    # a migration at work.
+    chains, not_read = start_chains_read(params, containers) if params["chains"] else (None, None)
     if params["backup_dir"]:
         result["backups"] = list_backups(params["backup_dir"])
         try:
@@ -607,6 +700,11 @@ def main():
         measured = nearest_existing_dir(params["space_at"])
         stat = os.statvfs(measured)
         result["space"] = dict(path=params["space_at"], measured=measured, free_bytes=stat.f_bavail * stat.f_frsize)
+    if chains is not None:
+        chains.join(params["timeout"])
+        result["chains"] = chains.out
+    elif params["chains"]:
+        result["chains"] = dict(read=False, reason=not_read, error=None)
     module.exit_json(**result)
 
 

@@ -38,6 +38,38 @@ def test_a_route_without_stops_names_both_images_and_the_path():
     assert route["path"]["hops"] == ["v0.44.3"] and route["stops"] == []
 
 
+READ_PLAN = {"read": True, "error": None, "image": OSS + ":v0.44.3", "image_present": True, "pulled": False,
+             "layout": "g1", "revisions": {"oss": "1a0000000002"}, "pending_total": 4, "chains": [], "split": []}
+
+
+def test_the_pre_flight_reads_chains_are_the_plan_when_they_were_read_with_the_target_image():
+    assert upgrade_route(PREFLIGHT, ROUTE_SETTINGS)["plan"] is None
+    route = upgrade_route(dict(PREFLIGHT, chains=READ_PLAN), ROUTE_SETTINGS)
+    assert route["plan"] == READ_PLAN and route["problem"] == ""
+
+
+@pytest.mark.parametrize("chains", [
+    dict(READ_PLAN, image=OSS + ":v0.43.0"),  # read by the running image, not the target
+    dict(READ_PLAN, error="Could not connect"),  # the driver failed: the playbook's own plan says why
+    {"read": False, "error": None, "reason": "the image is not on this host"},
+    None,
+])
+def test_chains_read_otherwise_are_not_the_plan(chains):
+    assert upgrade_route(dict(PREFLIGHT, chains=chains), ROUTE_SETTINGS)["plan"] is None
+
+
+def test_chains_of_the_running_repository_are_not_the_plan_of_another_repository():
+    settings = dict(ROUTE_SETTINGS, target_tag="v0.104.0", target_image=EE)
+    route = upgrade_route(dict(PREFLIGHT, chains=dict(READ_PLAN, image=OSS + ":v0.104.0")), settings)
+    assert route["to_image"] == EE + ":v0.104.0" and route["plan"] is None
+
+
+def test_a_refused_route_has_no_plan():
+    pre = dict(PREFLIGHT, chains=READ_PLAN, containers={"api": {"image": "other.registry/x/agenta-api:v0.43.0"}})
+    route = upgrade_route(pre, dict(ROUTE_SETTINGS, target_image=EE))
+    assert route["problem"] and route["plan"] is None
+
+
 def test_without_a_tag_the_run_stays_on_the_running_image():
     route = upgrade_route(PREFLIGHT, dict(ROUTE_SETTINGS, target_tag=None))
     assert route["to_image"] == OSS + ":v0.43.0" and route["problem"] == ""

@@ -145,6 +145,19 @@ def test_image_tag_of(image, tag):
     assert d.image_tag_of(image) == tag
 
 
+@pytest.mark.parametrize("image,repo", [
+    ("ghcr.io/agenta-ai/agenta-api:v0.44.4", "ghcr.io/agenta-ai/agenta-api"),
+    ("registry.corp:5000/mirror/agenta-api:v0.44.4", "registry.corp:5000/mirror/agenta-api"),
+    ("registry.corp:5000/mirror/agenta-api", "registry.corp:5000/mirror/agenta-api"),
+    ("agenta-api:v1@sha256:" + "a" * 64, "agenta-api"),
+    ("agenta-api", "agenta-api"),
+])
+def test_image_repo_of(image, repo):
+    """The repository a one-shot of another tag of the API's image is made from (agenta.fleet.deployment_info's
+    chains_tag): a registry's port is not a tag."""
+    assert d.image_repo_of(image) == repo
+
+
 API = {"api": {"name": "agenta-oss-gh-api-1", "image": "ghcr.io/agenta-ai/agenta-api:v0.43.0", "state": "running"}}
 
 
