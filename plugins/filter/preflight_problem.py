@@ -15,7 +15,8 @@ description:
     there is none.
   - In order, the Docker engine, the compose and env files, what the run writes, the backup folder, another run's
     lock, the key services' containers, a migration container at work; then, with O(settings.database), the env
-    file's syntax, a database password, the database, a migration's session, and room for the backup.
+    file's syntax, a database password, the database, a migration's session, and room for the backup; last, with
+    O(settings.read_chains), the Alembic chains read through the running API.
 options:
   _input:
     description: The result of M(agenta.fleet.deployment_info).
@@ -26,7 +27,7 @@ options:
       - The role's settings, C(host) (the inventory name), C(compose_project), C(compose_file), C(env_file),
         C(database) (bool), C(services), C(postgres_service), C(api_service), C(alembic_service), C(api_down_allowed)
         (bool), C(api_optional) (bool), C(run_id), C(lock_stale_after) (seconds), C(break_lock) (bool),
-        C(backup_dir) and C(disk_factor).
+        C(backup_dir), C(disk_factor) and C(read_chains) (bool, whether the read was asked for the chains).
     type: dictionary
     required: true
 """
@@ -57,6 +58,19 @@ def _first_line(text, missing):
 
 def preflight_problem(read, settings):
     s = dict(settings or {})
+    problem = _host_problem(read, s)
+    if problem or not boolean(s.get("read_chains", False), strict=False):
+        return problem
+    chains = read.get("chains") or {}
+    if not chains.get("read") or chains.get("error"):
+        why = chains.get("error") or chains.get("reason") or "no answer"
+        return ("The Alembic chains of %s could not be read through the %s container (%s); look at its logs (docker "
+                "compose logs %s) and run again." % (s.get("host", "this host"), s.get("api_service"),
+                                                     str(why).rstrip("."), s.get("api_service")))
+    return ""
+
+
+def _host_problem(read, s):
     host = s.get("host", "this host")
     files = read.get("files") or {}
     database = boolean(s.get("database", True), strict=False)

@@ -89,18 +89,11 @@ from collections.abc import Mapping
 from numbers import Number
 
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.agenta.fleet.plugins.filter.data_loss import data_loss
 from ansible_collections.agenta.fleet.plugins.filter.edition_switch import edition_switch
 from ansible_collections.agenta.fleet.plugins.filter.release_path import release_path
-from ansible_collections.agenta.fleet.plugins.filter.upgrade_route import image_tag
-
-NOTHING_CHANGED = "Nothing was changed."
-
-
-def _flag(settings, key):
-    return boolean(settings.get(key) or False, strict=False)
+from ansible_collections.agenta.fleet.plugins.filter.upgrade_route import NOTHING_CHANGED, flag as _flag, image_tag
 
 
 def _outcome(plan, route, s, loss):

@@ -114,7 +114,8 @@ def image_repo(image):
     return re.sub(r":[^:/]+$", "", str(image))
 
 
-def _flag(settings, key):
+def flag(settings, key):
+    """A yes/no setting as Ansible reads one (unset is no); agenta.fleet.upgrade_outcome reads its own with it."""
     return boolean(settings.get(key) or False, strict=False)
 
 
@@ -153,11 +154,11 @@ def upgrade_route(preflight, settings):
 
     path = release_path(image_tag(out["from_image"]), image_tag(out["to_image"]), s.get("release_map") or {})
     out["path"] = path
-    through = _flag(s, "through_stops")
+    through = flag(s, "through_stops")
     if path["problem"] and not through:
         return refuse("Refuse a target that skips a required stop", path["problem"])
     out["stops"] = list(path["skipped"]) if through and s.get("db_owner") == host else []
-    if out["stops"] and (s.get("release_dir") or _flag(s, "rehearse") or repo != from_repo):
+    if out["stops"] and (s.get("release_dir") or flag(s, "rehearse") or repo != from_repo):
         return refuse("Refuse stops together with a release folder or a rehearsal",
                       "agenta_upgrade_through_stops cannot be combined with agenta_release_dir (the release folder "
                       "holds the compose file of %s only), agenta_rehearse (the rehearsal runs one image) or "

@@ -15,12 +15,15 @@ description:
     sentence per chain that is not where it should be, in the image's chain order, and the revision of every chain.
   - A chain with a target must stand at it (C(base) means no revision); a chain without one must have a single head
     and stand at it. A target for a chain the image does not have is a problem too.
+  - It also takes what M(agenta.fleet.deployment_info) returns as RV(agenta.fleet.deployment_info#module:chains), and
+    chains it could not read are one problem, which names why.
   - Used by the role C(agenta.fleet.verify).
 options:
   _input:
-    description: The chains, each with C(name), C(heads) and C(current) or C(after).
-    type: list
-    elements: dictionary
+    description:
+      - The chains, each with C(name), C(heads) and C(current) or C(after); or the chains read of
+        M(agenta.fleet.deployment_info) (C(read), C(error), C(reason), C(chains)).
+    type: raw
     required: true
   targets:
     description: Chain name -> the revision it must stand at (C(verify_targets)).
@@ -66,6 +69,13 @@ def _revision(chain):
 
 def verify_chains(chains, targets=None, host="this host"):
     targets = targets or {}
+    if isinstance(chains, Mapping):
+        if not chains.get("read") or chains.get("error"):
+            why = chains.get("error") or chains.get("reason") or "no answer"
+            return {"problems": ["The Alembic chains of %s could not be read (%s); look at the api container's logs "
+                                 "(docker compose logs api) and verify again." % (host, str(why).rstrip("."))],
+                    "revisions": {}}
+        chains = chains.get("chains") or []
     if not isinstance(chains, (list, tuple)) or not all(isinstance(c, Mapping) for c in chains):
         raise AnsibleFilterError("verify_chains: expects the list of chains (name, heads, current or after).")
     if not isinstance(targets, Mapping):

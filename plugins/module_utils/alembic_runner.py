@@ -44,6 +44,12 @@ def holder_label():
     return "agenta.fleet.alembic_migration %s" % socket.gethostname()[:16]
 
 
+def reader_label():
+    """The database sessions' name of a read that runs beside other hosts' pre-flight checks
+    (agenta.fleet.deployment_info's chains): not agenta.fleet..., which those checks take for a migration at work."""
+    return "agenta-fleet read %s" % socket.gethostname()[:16]
+
+
 def require_docker(module):
     if not docker_access.HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker (the Docker SDK for Python)"),

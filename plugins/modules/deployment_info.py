@@ -159,7 +159,9 @@ requirements:
   - Docker SDK for Python (C(docker)) on the host the module runs on
 notes:
   - Two execs of C(psql) at most, whatever the number of databases and tables (a C(connect) meta-command between them).
-  - With O(chains), the driver reads them after the database read (its session would count as a migration at work).
+  - With O(chains), the driver reads them while the rest is read; its database sessions are named
+    C(agenta-fleet read <host>), so that no pre-flight check of another host that shares the database takes them for
+    a migration at work.
 seealso:
   - module: agenta.fleet.alembic_migration_info
 """
@@ -361,7 +363,7 @@ from ansible_collections.agenta.fleet.plugins.module_utils import backup_set, do
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import (
     EnvFileError, build_spec, mask, parse_env_file)
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_runner import (
-    RunError, holder_label, info_result, run_driver)
+    RunError, info_result, reader_label, run_driver)
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import (
     DeploymentError, api_image, counts_commands, db_login, first_line, flatten, image_repo_of, image_tag_of,
     index_containers, nearest_existing_dir, parse_answers, psql_argv, public_settings, select_databases, server_sql)
@@ -518,7 +520,9 @@ class ChainsRead(threading.Thread):
                 if not present:
                     self.out = dict(read=False, error=None, reason="the image %s is not on this host" % self.image)
                     return
-            result = run_driver(self.where, build_spec({}, "info", True, holder_label()))
+            # Hosts that share a database read at once: this read's session must not look like a migration to the
+            # others' checks (it takes no lock and writes nothing).
+            result = run_driver(self.where, build_spec({}, "info", True, reader_label()))
             out = dict(read=True, reason=None, image=self.image, image_present=True, pulled=False, pull_error=None)
             out.update(info_result(result))
             out["error"] = result.get("error")
@@ -557,8 +561,7 @@ def run_psql(client, container, user, password, commands, secrets):
     return parse_answers(out)
 
 
-def read_database(module, client, containers, env):
-    params = module.params
+def read_database(params, client, containers, env):
     out = dict(checked=True, answered=False, error=None, container=None, version=None, databases=[], selected=[],
                size_bytes=0, sessions=[], measured={}, row_counts={}, versions={})
     postgres = containers.get(params["postgres_service"])
@@ -600,6 +603,52 @@ def read_database(module, client, containers, env):
     except (DeploymentError, docker_access.DockerAccessError) as exc:
         out["error"] = str(exc)
     return out
+
+
+def read_rest(params, client, containers, oneshots, env, env_out, version):
+    """Everything but the chains. Return (result, failure): failure is the sentence of a database read that failed
+    outright, else None."""
+    login = db_login(env)
+    env_out["db_user"] = params["db_user"] or login["user"]
+    env_out["has_password"] = bool(params["db_password"] or login["password"])
+    result = dict(changed=False, engine=dict(version=version), containers=containers, oneshots=oneshots, env=env_out,
+                  api_image=api_image(containers, params["api_service"], env_out.get("settings"),
+                                      params["tag_variable"]))
+    if params["database"]:
+        try:
+            result["database"] = read_database(params, client, containers, env)
+        except DeploymentError as exc:
+            return result, str(exc)
+    else:
+        result["database"] = dict(checked=False, answered=False, error=None, databases=[], selected=[], size_bytes=0,
+                                  sessions=[], measured={}, row_counts={}, versions={})
+    if params["backup_dir"]:
+        result["backups"] = list_backups(params["backup_dir"])
+        try:
+            backup_set.check_backup_dir(params["backup_dir"])
+            result["backup_dir_problem"] = None
+        except DeploymentError as exc:
+            result["backup_dir_problem"] = str(exc)
+    mounts = mount_points() if params["files"] else set()
+    result["files"] = dict((path, look_at(path, mounts)) for path in params["files"])
+    if params["manifest"]:
+        result["manifest"] = read_manifest(params["manifest"])
+    if params["run_journal"]:
+        journal = run_journal.read(params["run_journal"])
+        last = run_journal.read(os.path.join(os.path.dirname(params["run_journal"]), run_journal.LAST_NAME))
+        result["run_lock"] = dict(held=bool(journal), journal=journal or None, age_seconds=run_journal.age_seconds(journal),
+                                  holder=run_journal.describe(journal) if journal else "", last_run=last or None)
+    if params["health"]:
+        url = params["health_url"] or "http://127.0.0.1:%s/api/health" % (env.get("AGENTA_PORT") or "80")
+        # A stopped API container will not start answering: ask once, and let the caller name the container.
+        api_up = (containers.get(params["api_service"]) or {}).get("state") == "running"
+        retries = max(params["health_retries"], 0) if api_up else 0
+        result["health"] = ask_health(url, retries, max(params["health_delay"], 0))
+    if params["space_at"]:
+        measured = nearest_existing_dir(params["space_at"])
+        stat = os.statvfs(measured)
+        result["space"] = dict(path=params["space_at"], measured=measured, free_bytes=stat.f_bavail * stat.f_frsize)
+    return result, None
 
 
 def main():
@@ -657,51 +706,18 @@ def main():
     except Exception as exc:
         module.fail_json(msg="Could not ask the Docker engine for its version: %s." % docker_access._reason(exc))
 
-    login = db_login(env)
-    env_out["db_user"] = params["db_user"] or login["user"]
-    env_out["has_password"] = bool(params["db_password"] or login["password"])
-    result = dict(changed=False, engine=dict(version=version), containers=containers, oneshots=oneshots, env=env_out,
-                  api_image=api_image(containers, params["api_service"], env_out.get("settings"),
-                                      params["tag_variable"]))
-    if params["database"]:
-        try:
-            result["database"] = read_database(module, client, containers, env)
-        except DeploymentError as exc:
-            module.fail_json(msg=str(exc), **result)
-    else:
-        result["database"] = dict(checked=False, answered=False, error=None, databases=[], selected=[], size_bytes=0,
-                                  sessions=[], measured={}, row_counts={}, versions={})
-    # After the database read: the driver's session is one of this collection's, which that read would report as
-    # a migration at work.
+    # The chains are read while the rest is (their session is named so that no database read takes it for a migration).
     chains, not_read = start_chains_read(params, containers) if params["chains"] else (None, None)
-    if params["backup_dir"]:
-        result["backups"] = list_backups(params["backup_dir"])
-        try:
-            backup_set.check_backup_dir(params["backup_dir"])
-            result["backup_dir_problem"] = None
-        except DeploymentError as exc:
-            result["backup_dir_problem"] = str(exc)
-    mounts = mount_points() if params["files"] else set()
-    result["files"] = dict((path, look_at(path, mounts)) for path in params["files"])
-    if params["manifest"]:
-        result["manifest"] = read_manifest(params["manifest"])
-    if params["run_journal"]:
-        journal = run_journal.read(params["run_journal"])
-        last = run_journal.read(os.path.join(os.path.dirname(params["run_journal"]), run_journal.LAST_NAME))
-        result["run_lock"] = dict(held=bool(journal), journal=journal or None, age_seconds=run_journal.age_seconds(journal),
-                                  holder=run_journal.describe(journal) if journal else "", last_run=last or None)
-    if params["health"]:
-        url = params["health_url"] or "http://127.0.0.1:%s/api/health" % (env.get("AGENTA_PORT") or "80")
-        # A stopped API container will not start answering: ask once, and let the caller name the container.
-        api_up = (containers.get(params["api_service"]) or {}).get("state") == "running"
-        retries = max(params["health_retries"], 0) if api_up else 0
-        result["health"] = ask_health(url, retries, max(params["health_delay"], 0))
-    if params["space_at"]:
-        measured = nearest_existing_dir(params["space_at"])
-        stat = os.statvfs(measured)
-        result["space"] = dict(path=params["space_at"], measured=measured, free_bytes=stat.f_bavail * stat.f_frsize)
+    try:
+        result, failure = read_rest(params, client, containers, oneshots, env, env_out, version)
+    finally:
+        # A one-shot container of the chains read is removed by its thread (which gives up after the timeout): the
+        # module does not end before it.
+        if chains is not None:
+            chains.join(2 * params["timeout"] + 30)
+    if failure is not None:
+        module.fail_json(msg=failure, **result)
     if chains is not None:
-        chains.join(params["timeout"])
         result["chains"] = chains.out
     elif params["chains"]:
         result["chains"] = dict(read=False, reason=not_read, error=None)

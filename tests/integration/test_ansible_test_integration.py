@@ -22,7 +22,8 @@ import pytest
 import yaml
 
 from conftest import REPO
-from test_module_support import ENV_FILE, start_lab
+from role_support import start_lab
+from test_module_support import ENV_FILE
 
 HOST = "staging-1"
 COMPOSE_FILE = "/opt/agenta/hosting/docker-compose/oss/docker-compose.gh.yml"

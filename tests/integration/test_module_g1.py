@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from test_module_support import LOCK_KEY, NEW_G1, OLD_G1_HEAD, concurrent_runs, migrate, oneshot, start_lab
+from role_support import start_lab
+from test_module_support import LOCK_KEY, NEW_G1, OLD_G1_HEAD, concurrent_runs, migrate, oneshot
 
 HOST = "staging-1"
 HEAD = "1a0000000006"

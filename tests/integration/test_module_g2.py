@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from test_module_support import NEW_G3, migrate, oneshot, start_lab
+from role_support import start_lab
+from test_module_support import NEW_G3, migrate, oneshot
 
 HOST = "staging-1"
 PARK = "park00000000"

@@ -12,8 +12,9 @@ import json
 
 import pytest
 
+from role_support import start_lab
 from test_module_support import (ENV_FILE, NEW_G3, concurrent_runs, driver_source, make_broken_image, migrate,
-                                 oneshot, revision_file, start_lab)
+                                 oneshot, revision_file)
 
 HOST = "staging-1"
 PARK = "park00000000"

@@ -73,12 +73,6 @@ def revision_file(revision, down_revision, upgrade="pass", downgrade="pass"):
             f"def upgrade():\n    {upgrade}\n\n\ndef downgrade():\n    {downgrade}\n")
 
 
-def start_lab(lab_factory, release, production=1):
-    """One staging and one production host at `release` (the conftest picks free ports and a unique name);
-    production=0 for a module whose tests never touch a second host."""
-    return lab_factory(release, staging=1, production=production)
-
-
 def driver_source():
     """DRIVER, MARKER and SPEC_ENV of plugins/module_utils/alembic_driver.py (read, not imported)."""
     namespace = {}

@@ -122,6 +122,21 @@ def test_what_the_caller_allows_is_no_problem(changes, settings):
     assert preflight_problem(changed(READY, **changes), {**SETTINGS, **settings}) == ""
 
 
+def test_chains_asked_for_must_have_been_read_after_everything_else():
+    read = dict(READY, chains={"read": True, "error": None, "layout": "g1", "revisions": {"oss": "1a0000000006"}})
+    assert preflight_problem(read, {**SETTINGS, "read_chains": True}) == ""
+    stopped = dict(READY, chains={"read": False, "error": None, "reason": "the api container agenta-oss-gh-api-1 is exited"})
+    assert preflight_problem(stopped, {**SETTINGS, "read_chains": True}) == (
+        "The Alembic chains of staging-1 could not be read through the api container (the api container "
+        "agenta-oss-gh-api-1 is exited); look at its logs (docker compose logs api) and run again.")
+    failed = dict(READY, chains={"read": True, "error": "Could not connect to the database."})
+    assert "(Could not connect to the database)" in preflight_problem(failed, {**SETTINGS, "read_chains": True})
+    # An earlier problem comes first; chains nobody asked for are not judged.
+    assert preflight_problem(changed(stopped, space__free_bytes=0), {**SETTINGS, "read_chains": True}).startswith(
+        "Free space at /var/backups")
+    assert preflight_problem(stopped, SETTINGS) == ""
+
+
 # --------------------------------------------------------------------------------------------- verify_problem
 MANIFEST, NEW = "/var/backups/agenta/x/manifest.json", "ghcr.io/agenta-ai/agenta-api:v0.44.4"
 VERIFY_SETTINGS = {"host": "web-1", "compose_project": "agenta-oss-gh", "env_file": ENV, "manifest": MANIFEST,

@@ -75,6 +75,27 @@ def test_chains_of_a_migration_carry_after_instead_of_current():
     assert check["revisions"] == {"core_oss": "c05500000003", "tracing_oss": "base"}
 
 
+def test_the_chains_read_of_deployment_info_is_judged_by_its_chains():
+    read = {"read": True, "error": None, "reason": None, "layout": "g3", "chains": G3_AT_HEAD}
+    assert verify_chains(read, {}, "web-1") == verify_chains(G3_AT_HEAD, {}, "web-1")
+    behind = dict(read, chains=[chain("core_oss", "c05500000001", "c05500000003")])
+    assert verify_chains(behind, {}, "web-1")["problems"] == [
+        "Chain core_oss on web-1 is at c05500000001, but its head is c05500000003; migrate it (agenta.fleet.migrate) "
+        "and verify again."]
+
+
+@pytest.mark.parametrize("read,why", [
+    ({"read": False, "error": None, "reason": "the api container agenta-oss-gh-api-1 is exited"},
+     "the api container agenta-oss-gh-api-1 is exited"),
+    ({"read": True, "error": "Could not connect to the database.", "chains": []}, "Could not connect to the database"),
+    ({}, "no answer"),
+])
+def test_chains_that_could_not_be_read_are_one_problem(read, why):
+    assert verify_chains(read, {}, "web-1") == {"problems": [
+        "The Alembic chains of web-1 could not be read (%s); look at the api container's logs (docker compose logs "
+        "api) and verify again." % why], "revisions": {}}
+
+
 def test_chains_must_be_a_list_of_mappings():
     with pytest.raises(AnsibleFilterError):
         verify_chains("oss", {}, "web-1")
