@@ -19,6 +19,8 @@ description:
   - The play must act on those hosts only - C(play_hosts) (C(ansible_play_hosts_all)) outside them are refused, because an
     C(agenta_hosts) set in the inventory is not seen by a play's C(hosts:) line, and a C(-l @file) limit cannot be
     resolved by the check, so either could widen the run.
+  - The controller must run ansible-core 2.19.4 or later (C(ansible_version), when given) - older ones template nested
+    facts to strings, and 2.19.0 to 2.19.3 can hang between two plays.
   - Returns an empty string when the run may go on, else one sentence naming the input and what to do.
 options:
   _input:
@@ -26,7 +28,8 @@ options:
       - C(pattern) (the C(agenta_hosts) pattern, default C(all)), C(pattern_set) (whether C(agenta_hosts) was
         given), C(matched) (hosts the pattern matches), C(limit) (C(ansible_limit), empty when none),
         C(limited) (hosts the limit matches; null when the limit is a C(@file)), C(whole_inventory) (bool),
-        C(play_hosts) (the hosts the play runs on; checked when given).
+        C(play_hosts) (the hosts the play runs on; checked when given), C(ansible_version) (the controller's
+        ansible-core, C(ansible_version.full); checked first when given).
     type: dictionary
     required: true
 """
@@ -51,11 +54,31 @@ _value:
   type: string
 """
 
+import re
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
 TRUE_WORDS = ("true", "yes", "on", "1", "y", "t")
+# The floor in meta/runtime.yml (requires_ansible).
+MIN_ANSIBLE = (2, 19, 4)
+
+
+def version_tuple(text):
+    """2.19.4rc1 -> (2, 19, 4): the leading numbers of each dotted part."""
+    out = []
+    for part in str(text).split(".")[:3]:
+        digits = re.match(r"[0-9]*", part).group(0)
+        out.append(int(digits) if digits else 0)
+    return tuple(out + [0] * (3 - len(out)))
+
+
+def old_ansible(version):
+    if version is None or version_tuple(version) >= MIN_ANSIBLE:
+        return ""
+    return ("agenta.fleet needs ansible-core %s or later on the controller, and this is ansible-core %s; install a "
+            "newer one (pip install 'ansible-core>=%s') and run again. Nothing was changed."
+            % (".".join(map(str, MIN_ANSIBLE)), version, ".".join(map(str, MIN_ANSIBLE))))
 
 
 def _hosts(value, what):
@@ -80,6 +103,9 @@ def run_targets(run):
     if not isinstance(run, Mapping):
         raise AnsibleFilterError("run_targets takes a mapping: pattern, pattern_set, matched, limit, limited, "
                                  "whole_inventory.")
+    too_old = old_ansible(run.get("ansible_version"))
+    if too_old:
+        return too_old
     pattern = str(run.get("pattern") or "all")
     limit = str(run.get("limit") or "")
     whole = str(run.get("whole_inventory")).lower() in TRUE_WORDS

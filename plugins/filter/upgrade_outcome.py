@@ -16,12 +16,12 @@ description:
     release deletes, the path, and one message), the edition switch (filter C(agenta.fleet.edition_switch)) and the
     first reason to refuse the plan.
   - RV(_value.problem) is one sentence that says what to do and RV(_value.step) names the check; both are empty when
-    there is none. In order, the new image must be on the host, another image repository is taken only as the switch
+    there is none. In order, the route's own problem (RV(_value.step) and RV(_value.problem) of the filter
+    C(agenta.fleet.upgrade_route), as they are), the new image must be on the host, another image repository is taken only as the switch
     of an OSS deployment to EE and only from the release map's C(edition_stop), the image must know the database's
     revisions (no leftover revision, a graph it can read), and Agenta v0.45's rename of the databases needs the
-    release's compose file, no rehearsal and a database no other host shares.
-  - What the release deletes is refused later, after the compose plan, by the playbook (it needs
-    C(agenta_accept_data_loss)); the message already names it.
+    release's compose file, no rehearsal and a database no other host shares; last, outside check mode, what the
+    release deletes needs C(settings.accept_data_loss) (the problem is then the message, which names it).
 options:
   _input:
     description: The plan, the result of M(agenta.fleet.alembic_migration_info).
@@ -148,6 +148,11 @@ def upgrade_outcome(plan, route, settings):
         out.update(step=step, problem="%s %s" % (sentence, NOTHING_CHANGED))
         return out
 
+    if route.get("problem"):
+        # No plan was made for a route the run may not take.
+        outcome.update(pending_total="-", deletes="-")
+        out.update(step=route.get("step") or "", problem=route["problem"])
+        return out
     if plan.get("pull_error") is not None:
         return refuse("Require the new image on the host",
                       "The image %s could not be pulled on %s (%s); check agenta_target_tag (%s) and the host's "
@@ -190,6 +195,9 @@ def upgrade_outcome(plan, route, settings):
                           "does not rename a shared database: stop the app containers of every host that shares it, "
                           "rename with agenta.fleet.database_rename on %s (after backup-agenta.yml), then upgrade."
                           % (host, ", ".join(s["sharers"]), s.get("db_owner")))
+    if outcome["deletes"] != "-" and not _flag(s, "accept_data_loss") and not _flag(s, "check_mode"):
+        out.update(step="Refuse an upgrade that deletes rows unless the operator accepted it",
+                   problem=outcome["message"].strip())
     return out
 
 

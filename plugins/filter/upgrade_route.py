@@ -16,7 +16,8 @@ description:
   - RV(_value.problem) is the first reason the run may not take the host there, as one sentence that says what to do,
     and RV(_value.step) names the check (the report writes the step, a colon and the problem); both are empty when
     there is none.
-    In order, the API must run the image the env file names (unless this run's own dead run wrote the target tag),
+    In order, a host that shares another host's database takes no release folder (only the owner's backup keeps
+    the compose file), the API must run the image the env file names (unless this run's own dead run wrote the target tag),
     a target image must sit in the registry folder the compose file names images from, the target must not skip a
     required stop (unless O(settings.through_stops)), and stops go neither with a release folder, a rehearsal nor
     another image repository.
@@ -131,6 +132,13 @@ def upgrade_route(preflight, settings):
     def refuse(step, sentence):
         out.update(step=step, problem="%s %s" % (sentence, NOTHING_CHANGED))
         return out
+
+    owner = s.get("db_owner") or host
+    if s.get("release_dir") and owner != host:
+        return refuse("Refuse a release folder for a host that shares another host's database",
+                      "%s uses the database of %s, and agenta_release_dir is not supported for such hosts yet (only "
+                      "the owner's backup would keep the old compose file); leave agenta_release_dir out and update "
+                      "their compose files by hand." % (host, owner))
 
     api_image = preflight.get("api_image") or {}
     lock = preflight.get("run_lock") or {}

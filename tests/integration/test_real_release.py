@@ -202,7 +202,7 @@ def test_check_mode_names_what_the_release_deletes_and_changes_nothing(real, tmp
 def test_an_upgrade_that_deletes_rows_needs_the_acknowledgement(real, tmp_path):
     run = upgrade(real, tmp_path)
     assert run.rc != 0
-    msg = task_result(run, "Refuse an upgrade that deletes rows unless the operator accepted it")["msg"]
+    msg = task_result(run, "Refuse a plan the run cannot take")["msg"]
     assert "agenta_accept_data_loss=true" in msg and "testsets" in msg
     assert all_rows(real, HOST) == real.before and real.revisions(HOST) == OLD_REVS
     assert manifests(real, HOST) == [] and image_tag(real, HOST) == OLD

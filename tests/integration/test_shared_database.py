@@ -116,3 +116,18 @@ def test_rollback_restores_the_shared_database_once_and_both_hosts_follow(lab, t
     assert manifests(lab, "staging-2") == []
     report = json.loads(sorted(tmp_path.glob("rollback-*.json"))[-1].read_text())
     assert {e["host"]: e["outcome"] for e in report["hosts"]} == {"staging-1": "rolled back", "staging-2": "rolled back"}
+
+
+def test_hosts_sharing_a_database_in_one_batch_wait_for_the_owner(lab, tmp_path):
+    """One batch (canary 100 %): staging-2 runs the same tasks beside staging-1 and still takes the new image only
+    after staging-1 migrated and verified."""
+    assert lab.revisions("staging-1") == OLD_REVS
+    run = lab.playbook(PLAYBOOKS / "upgrade-agenta.yml", limit="staging",
+                       extra_vars={"agenta_target_tag": NEW, "agenta_report_dir": str(tmp_path),
+                                   "agenta_upgrade_canary": "100%"})
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr
+    assert lab.revisions("staging-1") == NEW_REVS
+    for h in ("staging-1", "staging-2"):
+        assert api_image(lab, h).endswith(":" + NEW)
+    report = json.loads(sorted(tmp_path.glob("upgrade-*.json"))[-1].read_text())
+    assert {e["host"]: e["outcome"] for e in report["hosts"]} == {"staging-1": "upgraded", "staging-2": "upgraded"}

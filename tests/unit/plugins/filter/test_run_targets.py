@@ -81,3 +81,16 @@ def test_a_play_that_runs_on_hosts_outside_the_targets_is_refused():
                                      "@hosts.txt does not name;")
     assert run_targets(run(limit="staging", limited=["staging-1", "staging-2"],
                            play_hosts=["staging-1", "staging-2"])) == ""
+
+
+@pytest.mark.parametrize("version", ["2.19.4", "2.19.10", "2.20.0", "3.0.0", "2.19.4rc1"])
+def test_an_ansible_core_at_or_above_the_floor_goes_on(version):
+    assert run_targets(run(limit="staging", limited=["staging-1"], ansible_version=version)) == ""
+
+
+@pytest.mark.parametrize("version", ["2.19.3", "2.18.9", "2.16.14", "2.9.27"])
+def test_an_ansible_core_below_the_floor_is_refused_before_anything_else(version):
+    # Checked first: even a run that names no hosts hears about the controller.
+    assert run_targets(run(ansible_version=version)) == (
+        "agenta.fleet needs ansible-core 2.19.4 or later on the controller, and this is ansible-core %s; install a "
+        "newer one (pip install 'ansible-core>=2.19.4') and run again. Nothing was changed." % version)

@@ -156,7 +156,11 @@ OUTCOME_SETTINGS = {"host": HOST, "group": "staging", "target_tag": "v0.44.3", "
 
 
 def route_to(tag="v0.44.3", image=""):
-    return upgrade_route(PREFLIGHT, dict(ROUTE_SETTINGS, target_tag=tag, target_image=image))
+    """A route the run may take (the plans below are judged on their own, so no required stop is in the way)."""
+    no_stop = {k: v for k, v in MAP.items() if not v.get("required_stop")}
+    route = upgrade_route(PREFLIGHT, dict(ROUTE_SETTINGS, target_tag=tag, target_image=image, release_map=no_stop))
+    assert route["problem"] == "", route["problem"]
+    return route
 
 
 def test_the_outcome_is_the_hosts_report_entry():
@@ -188,13 +192,40 @@ def test_rows_the_release_deletes_are_named_until_the_operator_accepts_them():
     plan = dict(PLAN, destructive=[{"database": "agenta_oss", "table": "testsets", "rows": 3, "action": "drop",
                                     "revision": "b2", "chain": "oss"}])
     out = upgrade_outcome(plan, route_to(), OUTCOME_SETTINGS)
-    assert out["problem"] == "" and out["outcome"]["deletes"] == "1 table, 3 rows"
+    assert out["outcome"]["deletes"] == "1 table, 3 rows"
     assert out["outcome"]["message"] == (
         " v0.44.3 deletes 1 table, 3 rows on staging-1 (agenta_oss.testsets: 3 rows, dropped by b2 (chain oss)); they "
         "are gone for good unless the backup is restored, so the run needs -e agenta_accept_data_loss=true (or "
         "agenta_accept_data_loss in the inventory).")
+    # Refused last, with the message (which names them) as its sentence.
+    assert out["step"] == "Refuse an upgrade that deletes rows unless the operator accepted it"
+    assert out["problem"] == out["outcome"]["message"].strip()
     accepted = upgrade_outcome(plan, route_to(), dict(OUTCOME_SETTINGS, accept_data_loss=True))
     assert accepted["outcome"]["message"] == "" and accepted["outcome"]["deletes"] == "1 table, 3 rows"
+    assert accepted["problem"] == "" and accepted["step"] == ""
+    # Check mode plans it and names them, refusing nothing.
+    planned = upgrade_outcome(plan, route_to(), dict(OUTCOME_SETTINGS, check_mode=True))
+    assert planned["problem"] == "" and planned["outcome"]["deletes"] == "1 table, 3 rows"
+
+
+def test_a_route_the_run_may_not_take_is_refused_first_with_its_own_step():
+    route = upgrade_route(PREFLIGHT, dict(ROUTE_SETTINGS, target_tag="v0.44.5"))
+    assert route["problem"]
+    # No plan was made for it (the playbook skips the plan): its step and sentence, as the route said them.
+    out = upgrade_outcome({"changed": False, "skipped": True}, route, OUTCOME_SETTINGS)
+    assert (out["step"], out["problem"]) == (route["step"], route["problem"])
+    assert out["outcome"]["pending_total"] == out["outcome"]["deletes"] == "-"
+
+
+def test_a_release_folder_is_refused_for_a_host_that_shares_another_hosts_database():
+    route = upgrade_route(PREFLIGHT, dict(ROUTE_SETTINGS, db_owner="staging-2", release_dir="/srv/release"))
+    assert route["step"] == "Refuse a release folder for a host that shares another host's database"
+    assert route["problem"] == (
+        "staging-1 uses the database of staging-2, and agenta_release_dir is not supported for such hosts yet (only the "
+        "owner's backup would keep the old compose file); leave agenta_release_dir out and update their compose files "
+        "by hand. Nothing was changed.")
+    assert upgrade_route(PREFLIGHT, dict(ROUTE_SETTINGS, release_dir="/srv/release"))["problem"] == ""
+    assert upgrade_route(PREFLIGHT, dict(ROUTE_SETTINGS, db_owner="staging-2"))["problem"] == ""
 
 
 def test_an_image_that_could_not_be_pulled_is_refused():
