@@ -52,7 +52,8 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-NOTHING_CHANGED = "Nothing was changed."
+from ansible_collections.agenta.fleet.plugins.filter.upgrade_route import NOTHING_CHANGED
+
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 CANARY = re.compile(r"^[1-9][0-9]*%?$")
 SECONDS_FROM_0 = re.compile(r"^[0-9]+$")
