@@ -10,6 +10,7 @@ import datetime
 import os
 import re
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.agenta.fleet.plugins.module_utils import run_report
@@ -19,7 +20,7 @@ RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("dir", "name", "run_id", "entries", "columns", "in_progress"))
+    _VALID_ARGS = frozenset(("dir", "name", "run_id", "entries", "columns", "in_progress", "publish"))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
@@ -56,4 +57,9 @@ class ActionModule(ActionBase):
         # The report is about the hosts; writing it changes none of them.
         result.update(changed=False, run_id=run_id, json=json_path, markdown=md_path,
                       rows=run_report.table_rows(entries, columns))
+        if boolean(args.get("publish", False), strict=False):
+            # Ansible's strategy takes ansible_stats from any task's result, as from set_stats's.
+            result["ansible_stats"] = {"data": {"agenta_fleet_report": {
+                "run": name, "run_id": run_id, "check_mode": check_mode, "report": json_path, "hosts": entries}},
+                "per_host": False, "aggregate": False}
         return result

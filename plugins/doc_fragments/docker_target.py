@@ -34,6 +34,14 @@ options:
         exec'ing into a running container. The container is removed afterwards.
       - This is the right way after pulling a new image, because the running container still holds the old
         image's migration tree.
+      - The one-shot keeps its compiled Python in a folder of the image on the host,
+        C(/var/cache/agenta-fleet/pycache/<image id>) (0700, owned by the image's user, under folders of root's that
+        only root can enter), so the next one-shot of the image (the migration after the plan) does not compile
+        Alembic, SQLAlchemy and the app again (Agenta's images ship no bytecode). Check mode makes no folder and reads
+        an existing one read-only; an image whose user is a name, not a number, runs without it; folders not used
+        for two days are removed when a new one is made. An exec in a running container whose Python writes no
+        bytecode (C(PYTHONDONTWRITEBYTECODE), as in Agenta's images) keeps it in the container's
+        C(/tmp/agenta-fleet-pycache).
     type: str
   network:
     description:

@@ -758,24 +758,64 @@ class Chain(object):
         self.unknown = []
         self._modules = {}
         self._effects = {}
+        self._config = None
+
+    @property
+    def config(self):
+        """Alembic's Config of the chain, made when a migration needs it (importing Alembic and SQLAlchemy is
+        most of a plan's time), as it was made at load(): from the chain's folder, which stays the working
+        folder it was."""
+        if self._config is None:
+            from alembic.config import Config
+            cwd = os.getcwd()
+            os.chdir(self.folder)
+            try:
+                self._config = Config(os.path.basename(self.ini), stdout=io.StringIO())
+                self._config.file_config  # pylint: disable=pointless-statement  # %(here)s is this folder
+            finally:
+                os.chdir(cwd)
+        return self._config
+
+    def read_ini(self):
+        """The [alembic] options the plan needs, read from the chain's ini as Alembic reads it (ConfigParser,
+        %(here)s the ini's folder) without importing Alembic: (script folder, version_locations,
+        recursive_version_locations), or None when only Alembic can tell (no script_location, a package:resource
+        location, a folder that is not there, an ini it cannot parse): Alembic then reads it, or refuses it in
+        its own words."""
+        import configparser
+        path = os.path.abspath(os.path.basename(self.ini))
+        parser = configparser.ConfigParser({"here": os.path.dirname(path)})
+        try:
+            if not parser.read([path]) or not parser.has_option("alembic", "script_location"):
+                return None
+            options = [parser.get("alembic", key) if parser.has_option("alembic", key) else None
+                       for key in ("script_location", "version_locations", "recursive_version_locations")]
+        except configparser.Error:
+            return None
+        location = options[0]
+        if not location or (":" in location and not os.path.isabs(location)):
+            return None
+        folder = os.path.abspath(location)
+        return (folder, options[1], options[2]) if os.path.isdir(folder) else None
 
     def load(self):
-        from alembic.config import Config
-        from alembic.script import ScriptDirectory
         os.chdir(self.folder)
-        self.config = Config(os.path.basename(self.ini), stdout=io.StringIO())
-        script = ScriptDirectory.from_config(self.config)
-        self.script = script
+        read = self.read_ini()
+        if read is None:
+            from alembic.script import ScriptDirectory
+            script_dir = ScriptDirectory.from_config(self.config).dir
+            locations = self.config.get_main_option("version_locations")
+            recursive_option = self.config.get_main_option("recursive_version_locations")
+        else:
+            script_dir, locations, recursive_option = read
         # Read every revision file ourselves first: Alembic's own errors for a self-referencing
         # down_revision are not clear, and we want to refuse before anything runs.
-        locations = self.config.get_main_option("version_locations")
         if locations:
             folders = [f for f in re.split(r"[\s,%s]+" % re.escape(os.pathsep), locations) if f]
         else:
-            folders = [os.path.join(script.dir, "versions")]
+            folders = [os.path.join(script_dir, "versions")]
         # Like Alembic: sub-folders only with recursive_version_locations, and a folder named twice read once.
-        recursive = str(self.config.get_main_option("recursive_version_locations") or "").lower() in (
-            "true", "1", "yes", "on")
+        recursive = str(recursive_option or "").lower() in ("true", "1", "yes", "on")
         down = {}
         files = {}
         seen = set()

@@ -10,7 +10,7 @@ import socket
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.agenta.fleet.plugins.module_utils import docker_access, progress
+from ansible_collections.agenta.fleet.plugins.module_utils import docker_access, progress, pycache
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import (
     DEFAULT_CONTAINER, EnvFileError, MIGRATIONS_DIR, info_summary, last_line, mask, parse_driver_output,
     parse_env_file, pending_total, split_progress)
@@ -67,9 +67,25 @@ def progress_watch(note):
     return progress.changes_watch(note, read)
 
 
-def run_driver(params, spec, note=None):
+def cache_for(client, image, create):
+    """The pycache folder of image on this host to mount in its one-shot: ({host path: bind}, environment) or
+    ({}, {}) without one (module_utils/pycache.py)."""
+    try:
+        found = client.images.get(image)
+    except Exception:  # pylint: disable=broad-except  # run_oneshot says what is wrong with the image
+        return {}, {}
+    cache = pycache.folder(found.id, (found.attrs.get("Config") or {}).get("User"), create)
+    if cache is None:
+        return {}, {}
+    return {cache[0]: {"bind": pycache.INSIDE, "mode": cache[1]}}, dict(pycache.ENV)
+
+
+def run_driver(params, spec, note=None, cache_create=False):
     """Run the driver once (exec or one-shot). Return (result dict, where). note(**fields), when given, notes the
-    one-shot's progress in the run journal while it runs."""
+    one-shot's progress in the run journal while it runs. A one-shot keeps its compiled Python in the image's
+    pycache folder on the host, which it makes only with cache_create (not in check mode); an exec in a container
+    whose Python writes no bytecode (PYTHONDONTWRITEBYTECODE, as in Agenta's images) keeps it in the container's
+    /tmp."""
     client = docker_access.connect(params.get("docker_host"), params.get("timeout") or 600)
     try:
         extra_env = dict((str(k), "" if v is None else str(v)) for k, v in (params.get("env") or {}).items())
@@ -89,6 +105,8 @@ def run_driver(params, spec, note=None):
             env.update(extra_env)
             env.update(environment)
             env[SPEC_ENV] = json.dumps(spec)
+            cache_volumes, cache_env = cache_for(client, params["image"], cache_create)
+            env.update(cache_env)
             network = params.get("network")
             if not network and params.get("compose_project"):
                 network = "%s_default" % params["compose_project"]
@@ -102,7 +120,7 @@ def run_driver(params, spec, note=None):
                 client, params["image"], argv, environment=env, network=network, workdir=MIGRATIONS_DIR,
                 timeout=params.get("timeout") or 600,
                 timeout_setting="the timeout (migrate_timeout in the playbooks, default 1800)",
-                watch=progress_watch(note) if note is not None else None)
+                watch=progress_watch(note) if note is not None else None, volumes=cache_volumes or None)
             where = "a one-shot container of %s on network %s" % (params["image"], network)
             secrets = env
         else:
@@ -110,6 +128,8 @@ def run_driver(params, spec, note=None):
                 client, params.get("container"), params.get("compose_project"), params.get("compose_service"))
             env = dict(extra_env)
             env.update(environment)
+            if pycache.bytecode_off((container.attrs.get("Config") or {}).get("Env")):
+                env.update(pycache.ENV)
             env[SPEC_ENV] = json.dumps(spec)
             code, out, err = docker_access.exec_argv(client, container, argv, environment=env, workdir=MIGRATIONS_DIR)
             where = "container %s" % container.name

@@ -425,7 +425,7 @@ def main():
                      migration="%s with %s" % (action, params.get("image") or params.get("container") or "?"))
     note = run_journal.noter(journal, params["run_id"])
     try:
-        result = run_driver(params, spec, note=note)
+        result = run_driver(params, spec, note=note, cache_create=not module.check_mode)
     except docker_access.DockerAccessError as exc:
         run_journal.note(journal, params["run_id"], phase="migration failed", error=str(exc), progress=None)
         module.fail_json(msg=str(exc), changed=False, chains=[])

@@ -268,7 +268,7 @@ def main():
                              **image)
     spec = build_spec(params, "info", True, holder_label())
     try:
-        result = run_driver(params, spec)
+        result = run_driver(params, spec, cache_create=not module.check_mode)
     except docker_access.DockerAccessError as exc:
         module.fail_json(msg=str(exc))
     except RunError as exc:

@@ -34,7 +34,10 @@ attributes:
     description: Nothing to show as a diff.
 options:
   image:
-    description: The new API image to rehearse with (its migration trees).
+    description:
+      - The new API image to rehearse with (its migration trees).
+      - Its compiled Python is kept on the host for the migration that follows, as
+        O(agenta.fleet.alembic_migration#module:image) says.
     type: str
     required: true
   env_file:
@@ -219,7 +222,7 @@ def main():
             spec = build_spec(dict(params, targets=p["targets"], lock_timeout=p["lock_timeout"]), "upgrade", False,
                               holder_label() + " rehearsal")
             spec["release_runner"] = False
-            result = rehearsal.unscratch(run_driver(params, spec), copies)
+            result = rehearsal.unscratch(run_driver(params, spec, cache_create=not module.check_mode), copies)
         finally:
             code, _o, stderr = docker_access.run_oneshot(
                 client, pg_image, ["bash", "-c", rehearsal.drop_script(copies)], environment=pg_env, network=network,

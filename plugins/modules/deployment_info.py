@@ -162,6 +162,9 @@ notes:
   - With O(chains), the driver reads them while the rest is read; its database sessions are named
     C(agenta-fleet read <host>), so that no pre-flight check of another host that shares the database takes them for
     a migration at work.
+  - A one-shot container of O(chains_tag) keeps its compiled Python in the image's folder on the host
+    (C(/var/cache/agenta-fleet/pycache/<image id>), outside check mode), for the migration that follows; see
+    M(agenta.fleet.alembic_migration), option O(agenta.fleet.alembic_migration#module:image).
 seealso:
   - module: agenta.fleet.alembic_migration_info
 """
@@ -497,8 +500,9 @@ class ChainsRead(threading.Thread):
     running API container, or in a one-shot container of another image (never pulled here), in a thread of its own
     while the module reads the rest. The driver's Docker client is its own: nothing is shared but the result."""
 
-    def __init__(self, params, container=None, image=None):
+    def __init__(self, params, container=None, image=None, cache_create=False):
         super(ChainsRead, self).__init__()
+        self.cache_create = cache_create
         self.daemon = True
         where = dict(docker_host=params["docker_host"], timeout=params["timeout"], python="python3", env={})
         if image:
@@ -521,8 +525,9 @@ class ChainsRead(threading.Thread):
                     self.out = dict(read=False, error=None, reason="the image %s is not on this host" % self.image)
                     return
             # Hosts that share a database read at once: this read's session must not look like a migration to the
-            # others' checks (it takes no lock and writes nothing).
-            result = run_driver(self.where, build_spec({}, "info", True, reader_label()))
+            # others' checks (it takes no lock and writes nothing in the database; outside check mode a one-shot
+            # keeps its compiled Python for the migration, module_utils/pycache.py).
+            result = run_driver(self.where, build_spec({}, "info", True, reader_label()), cache_create=self.cache_create)
             out = dict(read=True, reason=None, image=self.image, image_present=True, pulled=False, pull_error=None)
             out.update(info_result(result))
             out["error"] = result.get("error")
@@ -533,7 +538,7 @@ class ChainsRead(threading.Thread):
         self.out = out
 
 
-def start_chains_read(params, containers):
+def start_chains_read(params, containers, check_mode=True):
     """A ChainsRead, or (None, why the chains are not read). Without chains_tag, or when the API runs an image of
     that tag: in the running API container; else in a one-shot container of the API image's repository at that
     tag, when the host has it."""
@@ -548,7 +553,8 @@ def start_chains_read(params, containers):
         return ChainsRead(params, container=api), None
     if not params["env_file"]:
         return None, "a one-shot container of %s needs the env file" % params["chains_tag"]
-    return ChainsRead(params, image="%s:%s" % (image_repo_of(image), params["chains_tag"])), None
+    return ChainsRead(params, image="%s:%s" % (image_repo_of(image), params["chains_tag"]),
+                      cache_create=not check_mode), None
 
 
 def run_psql(client, container, user, password, commands, secrets):
@@ -707,7 +713,7 @@ def main():
         module.fail_json(msg="Could not ask the Docker engine for its version: %s." % docker_access._reason(exc))
 
     # The chains are read while the rest is (their session is named so that no database read takes it for a migration).
-    chains, not_read = start_chains_read(params, containers) if params["chains"] else (None, None)
+    chains, not_read = start_chains_read(params, containers, module.check_mode) if params["chains"] else (None, None)
     try:
         result, failure = read_rest(params, client, containers, oneshots, env, env_out, version)
     finally:

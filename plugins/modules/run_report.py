@@ -54,6 +54,15 @@ options:
     type: list
     elements: dict
     default: [{key: host, title: HOST}, {key: outcome, title: OUTCOME}]
+  publish:
+    description:
+      - Also publish the report as the run's custom stats (as M(ansible.builtin.set_stats) does, not per host, not
+        aggregated) under C(agenta_fleet_report), for AWX/AAP workflows; each call replaces the last.
+      - The stats hold C(run) (O(name)), C(run_id), C(check_mode), C(report) (the JSON file) and C(hosts) (the
+        entries as written).
+    type: bool
+    default: false
+    version_added: 0.1.0
 attributes:
   check_mode:
     support: full

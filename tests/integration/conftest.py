@@ -195,8 +195,9 @@ class Lab:
                 "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
 
     def playbook(self, playbook: str | Path, *, limit: str | None = None, check: bool = False, diff: bool = False,
-                 extra_vars: dict | None = None, timeout: int = 900) -> PlaybookRun:
-        """Run ansible-playbook against this lab. `playbook` is a path or the YAML text of a playbook."""
+                 extra_vars: dict | None = None, timeout: int = 900, env: dict | None = None) -> PlaybookRun:
+        """Run ansible-playbook against this lab. `playbook` is a path or the YAML text of a playbook; env: more
+        environment for ansible-playbook."""
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(playbook) if isinstance(playbook, Path) else Path(tmp) / "play.yml"
             if not isinstance(playbook, Path):
@@ -210,8 +211,8 @@ class Lab:
                 cmd.append("--diff")
             if extra_vars:
                 cmd += ["-e", json.dumps(extra_vars)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=self.ansible_env(),
-                                  cwd=REPO)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                                  env={**self.ansible_env(), **(env or {})}, cwd=REPO)
         return PlaybookRun(proc.returncode, proc.stdout, proc.stderr)
 
 

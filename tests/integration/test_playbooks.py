@@ -101,9 +101,15 @@ def test_auto_migration_playbook_refuses_bad_input(g3):
 
 
 def test_status_table(g3, tmp_path):
-    run = g3.playbook(PLAYBOOKS / "status.yml", check=True, extra_vars={"agenta_report_dir": str(tmp_path)})
+    run = g3.playbook(PLAYBOOKS / "status.yml", check=True, extra_vars={"agenta_report_dir": str(tmp_path)},
+                      env={"ANSIBLE_SHOW_CUSTOM_STATS": "true"})
     assert run.rc == 0, run.stdout[-3000:] + run.stderr
     report, _ = latest_report(tmp_path, "status")
+    report_path = sorted(tmp_path.glob("status-*.json"))[-1]
+    # The report is published as the run's stats (agenta.fleet.run_report publish: true), for AWX/AAP.
+    stats = json.loads(run.stdout)["global_custom_stats"]["agenta_fleet_report"]
+    assert (stats["run"], stats["check_mode"], stats["report"]) == ("status", True, str(report_path)), stats
+    assert sorted(h["host"] for h in stats["hosts"]) == ["production-1", "staging-1", "staging-2"]
     by_host = {e["host"]: e for e in report["hosts"]}
     assert set(by_host) == {"staging-1", "staging-2", "production-1"}
     for h in by_host:

@@ -173,9 +173,18 @@ def test_a_release_that_moves_postgresql_to_another_major_is_refused(real, tmp_p
         == "agenta-lab/postgres:15"
 
 
+def pycache_files(lab, host):
+    """Every file and folder of the one-shots' compiled Python on the host (module_utils/pycache.py), with mode,
+    owner and mtime."""
+    return lab.sh(host, "sh", "-c", "find /var/cache/agenta-fleet -printf '%p %m %u %T@\\n' 2>/dev/null | sort").stdout
+
+
 def test_check_mode_names_what_the_release_deletes_and_changes_nothing(real, tmp_path):
+    cache_before = pycache_files(real, HOST)
     run = upgrade(real, tmp_path, check=True, agenta_rehearse=True)
     assert run.rc == 0, run.stdout[-3000:] + run.stderr
+    # Check mode reads the image's pycache folder (read-only) when there is one, and makes or writes none.
+    assert pycache_files(real, HOST) == cache_before
     assert all_rows(real, HOST) == real.before and real.revisions(HOST) == OLD_REVS
     assert manifests(real, HOST) == []
     entry = {e["host"]: e for e in report(tmp_path, "upgrade")["hosts"]}[HOST]
@@ -247,6 +256,14 @@ def test_upgrade_succeeds_and_verify_reports_the_drops_as_intended(real, tmp_pat
     core = {c["name"]: c for c in migrated["chains"]}["core"]
     assert "Running upgrade 1b2c3d4e5f6a -> 3d4e5f6a7b8c" in core["output"]
     assert "UserWarning" not in core["output"]
+    # The plan and the migration ran in one-shot containers of the new image that kept their compiled Python in
+    # the image's folder on the host (private: 0700 folders of root's, the image's own named by its id).
+    image_id = real.sh(HOST, "docker", "image", "inspect", "-f", "{{.Id}}",
+                       f"ghcr.io/agenta-ai/agenta-api:{NEW}").stdout.strip().split(":")[-1]
+    cache = pycache_files(real, HOST)
+    assert "/var/cache/agenta-fleet 700 root " in cache and "/var/cache/agenta-fleet/pycache 700 root " in cache
+    assert f"/var/cache/agenta-fleet/pycache/{image_id[:16]} 700 root " in cache, cache[:2000]
+    assert f"/var/cache/agenta-fleet/pycache/{image_id[:16]}/usr/" in cache and ".pyc " in cache, cache[:2000]
 
 
 def test_second_run_changes_nothing(real, tmp_path):
@@ -256,6 +273,10 @@ def test_second_run_changes_nothing(real, tmp_path):
     assert all_rows(real, HOST) == before and real.revisions(HOST) == NEW_REVS
     entry = {e["host"]: e for e in report(tmp_path, "upgrade")["hosts"]}[HOST]
     assert entry["outcome"] == "unchanged" and entry["deletes"] == "-"
+    # The plan was read by the driver in the running API, whose Python writes no bytecode (as the release's
+    # image): the driver kept what it compiled in the container's /tmp for the next read.
+    cached = real.compose(HOST, "exec", "-T", "api", "find", "/tmp/agenta-fleet-pycache", "-name", "*.pyc").stdout
+    assert "/tmp/agenta-fleet-pycache/usr/" in cached, cached[:1000]
     # Nothing to install again; the settings the env file still lacks are still named.
     assert entry["compose"].startswith("The release's env example has setting(s) the env file lacks")
     assert running_services(real, HOST) == {"postgres", "api"} | NEW_WORKERS

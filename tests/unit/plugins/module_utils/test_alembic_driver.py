@@ -1040,3 +1040,62 @@ def test_a_database_the_split_creates_plans_as_empty(drv):
     absent = drv["Absent"]("agenta_oss_tracing")
     assert absent.current("alembic_version") == [] and absent.count_rows("spans") is None
     assert absent.table_counts() == {} and absent.name() == "agenta_oss_tracing"
+
+
+# -- the plan reads the ini itself: no Alembic, no SQLAlchemy imported ----------------------------------------
+
+
+@pytest.mark.parametrize("ini, folders", [
+    ("[alembic]\nscript_location = {folder}\n", ["."]),
+    ("[alembic]\nscript_location = %(here)s\n", ["."]),
+    ("[alembic]\nscript_location = .\nversion_locations = %(here)s/a %(here)s/b\n", ["a", "b"]),
+    ("[alembic]\nscript_location = %(here)s\nversion_locations = %(here)s/a,%(here)s/b\n"
+     "recursive_version_locations = true\n", ["a", "b"]),
+    ("[alembic]\nscript_location = {folder}\nprepend_sys_path = .\n"
+     "version_path_separator = os  # Use os.pathsep. Default configuration used for new projects.\n", ["."]),
+])
+def test_the_plan_reads_the_ini_as_alembic_does(drv, tmp_path, ini, folders):
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    folder = str(tmp_path / "chain")
+    for sub in folders:
+        os.makedirs(os.path.join(folder, sub), exist_ok=True)
+    with open(os.path.join(folder, "alembic.ini"), "w") as handle:
+        handle.write(ini.format(folder=folder))
+    chain = drv["Chain"]("core", str(tmp_path))
+    chain.ini, chain.folder = os.path.join(folder, "alembic.ini"), folder
+    os.chdir(folder)
+    ours = chain.read_ini()
+    config = Config("alembic.ini")
+    # (Alembic keeps a relative script_location relative; the working folder is the chain's, so they agree.)
+    assert ours == (os.path.abspath(ScriptDirectory.from_config(config).dir), config.get_main_option("version_locations"),
+                    config.get_main_option("recursive_version_locations"))
+
+
+@pytest.mark.parametrize("ini", [
+    "[alembic]\nscript_location = somepackage:migrations\n",  # a package resource: Alembic resolves it
+    "[alembic]\nscript_location = %(here)s/missing\n",  # Alembic says the folder does not exist
+    "[other]\nscript_location = .\n",  # no [alembic] section
+    "not an ini\n",
+])
+def test_what_only_alembic_can_read_is_left_to_alembic(drv, tmp_path, ini):
+    folder = str(tmp_path)
+    with open(os.path.join(folder, "alembic.ini"), "w") as handle:
+        handle.write(ini)
+    chain = drv["Chain"]("core", folder)
+    chain.ini, chain.folder = os.path.join(folder, "alembic.ini"), folder
+    os.chdir(folder)
+    assert chain.read_ini() is None
+
+
+def test_a_plan_imports_neither_alembic_nor_sqlalchemy(drv, tmp_path, fakedb, monkeypatch):
+    # Importing them is most of a plan's time in a one-shot container of an image without bytecode; only a
+    # migration needs them (Chain.config).
+    g3_tree(str(tmp_path))
+    fakedb[("agenta_oss_core", "alembic_version")] = ["c002"]
+    for name in [m for m in sys.modules if m == "alembic" or m.startswith(("alembic.", "sqlalchemy"))] + [
+            "alembic", "sqlalchemy"]:
+        monkeypatch.setitem(sys.modules, name, None)  # an import of it raises ImportError
+    out = plan(drv, str(tmp_path), action="info")
+    assert out["ok"] and not out.get("error"), out
+    assert [c["name"] for c in out["chains"]] == ["core", "core_oss", "tracing", "tracing_oss"]

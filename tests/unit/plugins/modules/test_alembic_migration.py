@@ -96,8 +96,8 @@ def stub(monkeypatch):
     calls = []
 
     def install(result=None, exc=None):
-        def fake_run_driver(params, spec, note=None):
-            calls.append((params, spec))
+        def fake_run_driver(params, spec, note=None, cache_create=False):
+            calls.append((params, spec, cache_create))
             if exc is not None:
                 raise exc
             return json.loads(json.dumps(result))
@@ -113,6 +113,8 @@ def test_check_mode_reports_pending_and_diff(stub, capsys):
     out = run_module(alembic_migration, {}, capsys, check=True, diff=True)
     assert out["_rc"] == 0 and out["changed"] is True
     assert calls[0][1]["check"] is True and calls[0][1]["action"] == "upgrade"
+    # Check mode makes no pycache folder on the host (module_utils/pycache.py); it may read one.
+    assert calls[0][2] is False
     core_oss = out["chains"][1]
     assert core_oss["pending"] == ["c05500000002", "c05500000003"] and core_oss["applied"] == []
     assert out["diff"]["before"] == "core: park00000000\ncore_oss: c05500000001\n"
@@ -169,6 +171,7 @@ def test_info_module(stub, capsys):
     calls = stub(g3_result(pending=True))
     out = run_module(alembic_migration_info, {"chains": ["core", "core_oss"]}, capsys)
     assert out["changed"] is False and calls[0][1]["action"] == "info"
+    assert calls[0][2] is True  # outside check mode the plan may keep the image's compiled Python for the migration
     assert out["revisions"] == {"core": "park00000000", "core_oss": "c05500000001"}
     assert out["pending_total"] == 2
     assert out["chains"][1]["current"] == "c05500000001" and out["chains"][1]["heads"] == ["c05500000003"]
@@ -220,6 +223,7 @@ def test_outputs_filtered_and_full_only_when_verbose(stub, capsys, verbosity):
     calls = stub(with_outputs(g3_result(pending=True, changed=True)))
     out = run_module(alembic_migration, {"_ansible_verbosity": verbosity}, capsys)
     assert calls[0][1]["release_runner"] is True
+    assert calls[0][2] is True  # the migration keeps (and finds) the image's compiled Python on the host
     clean = "INFO  [alembic.runtime.migration] Running upgrade c05500000001 -> c05500000002\n"
     assert out["chains"][1]["output"] == clean and out["runner"]["output"] == clean
     assert ("output_full" in out["chains"][1]) is bool(verbosity)
