@@ -95,7 +95,7 @@ molecule: venv engine images collections
 	if [ -n "$$failed" ]; then echo "failed scenarios:$$failed"; exit 1; fi
 
 # The collection against the plain commands and a hand-written playbook on the lab (bench/bench.py), written to
-# bench/RESULTS.md. BENCH_ARGS="--quick" for one round; "--reps 5 --mb 1024 --hosts 1,2,4" for the full picture.
+# bench/RESULTS.md. BENCH_ARGS="--quick" for one round; "--mb 0,100,1024 --hosts 1,2,4" for the full picture.
 BENCH_ARGS ?=
 # The fault suite on its own lab (also part of make test): tests/integration/test_faults.py.
 faults: venv engine images

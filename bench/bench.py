@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make bench: the collection against the plain commands and a hand-written playbook, side by side, on the lab.
 
-    .venv/bin/python bench/bench.py [--quick] [--reps 3] [--mb 0] [--hosts 1,4] [--out bench/RESULTS.md]
+    .venv/bin/python bench/bench.py [--quick] [--reps 3] [--mb 0[,100,1024]] [--hosts 1,4] [--out bench/RESULTS.md]
 
 One lab (G1, v0.43.0 -> v0.44.4, the stand-in images) with as many staging hosts as --hosts needs. Before every
 timed upgrade each host is put back to the same state by putting its database volume's bytes back (a tar taken
@@ -17,6 +17,8 @@ Cases
   status     status.yml -l staging-1 / a one-line status (image of the api container + `alembic current`)
   backup     backup-agenta.yml -l staging-1 / plain pg_dump of every database; MB/s of each
   fleet      T(N)/T(1): upgrade-agenta.yml on N staging hosts (default canary 1) against one host (--hosts)
+--mb 0,100,1024: one lab per size (seeded with that many extra MB), the upgrade and the backup at each size, the other
+cases on the first lab only.
 --quick: one round, MB=0, one host (CI proves the bench still runs; its figures are not read).
 Plain commands run on the lab host through `docker exec <host> sh -c ...` (about 0.05 s of that is the exec).
 """
@@ -180,20 +182,10 @@ def db_megabytes(host: str) -> float:
     return int(out) / 1e6
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--mb", type=int, default=0)
-    ap.add_argument("--hosts", default="1,4", help="host counts for T(N)/T(1), e.g. 1,2,4")
-    ap.add_argument("--out", default=str(REPO / "bench" / "RESULTS.md"))
-    ap.add_argument("--keep", action="store_true", help="leave the lab up")
-    args = ap.parse_args()
-    reps = 1 if args.quick else args.reps
-    mb = 0 if args.quick else args.mb
-    counts = [1] if args.quick else sorted({int(x) for x in args.hosts.split(",")} | {1})
-    top = max(counts)
-
+def bench_size(mb: int, reps: int, counts: list[int], keep: bool, everything: bool) -> list[str]:
+    """The table's lines of one lab seeded with mb extra MB: the upgrade and the backup; with everything, also nothing
+    pending, status and T(N)/T(1) (which do not depend on the database's size)."""
+    top = max(counts) if everything else 1
     lab("up", "--staging", str(top), "--production", "0", "--release", OLD, "--mb", str(mb), "--port-base", "auto")
     lines, host = [], hosts_of(1)[0]
     try:
@@ -213,19 +205,20 @@ def main() -> int:
         for name, times in up.items():
             lines.append(row(f"upgrade, {size:.0f} MB", name, times, base))
 
-        reset(host)
-        collection()
-        noop = rounds({"alembic current": lambda: sh(host, fmt(PLAIN_CURRENT)), "agenta.fleet (nothing pending)":
-                       collection}, reps)
-        base = statistics.median(noop["alembic current"])
-        for name, times in noop.items():
-            lines.append(row("nothing pending", name, times, base))
+        if everything:
+            reset(host)
+            collection()
+            noop = rounds({"alembic current": lambda: sh(host, fmt(PLAIN_CURRENT)), "agenta.fleet (nothing pending)":
+                           collection}, reps)
+            base = statistics.median(noop["alembic current"])
+            for name, times in noop.items():
+                lines.append(row("nothing pending", name, times, base))
 
-        status = rounds({"one-line status": lambda: sh(host, fmt(PLAIN_STATUS)),
-                         "status.yml": lambda: ansible(f"{plays}/status.yml", "staging-1")}, reps)
-        base = statistics.median(status["one-line status"])
-        for name, times in status.items():
-            lines.append(row("status", name, times, base))
+            status = rounds({"one-line status": lambda: sh(host, fmt(PLAIN_STATUS)),
+                             "status.yml": lambda: ansible(f"{plays}/status.yml", "staging-1")}, reps)
+            base = statistics.median(status["one-line status"])
+            for name, times in status.items():
+                lines.append(row("status", name, times, base))
 
         backup = rounds({"pg_dump": lambda: sh(host, fmt(PLAIN_DUMP)),
                          "backup-agenta.yml": lambda: ansible(f"{plays}/backup-agenta.yml", "staging-1")}, reps)
@@ -234,7 +227,7 @@ def main() -> int:
             lines.append(row(f"backup, {size:.0f} MB", name, times, base,
                              f"{size / statistics.median(times):.1f} MB/s"))
 
-        if len(counts) > 1:
+        if everything and len(counts) > 1:
             fleet = {}
             for n in counts:
                 names = hosts_of(n)
@@ -247,8 +240,34 @@ def main() -> int:
             for name, t in times.items():
                 lines.append(row("fleet T(N)/T(1)", name, t, base))
     finally:
-        if not args.keep:
+        if not keep:
             lab("down")
+    return lines
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--mb", default="0", help="extra MB of the seeded database, one lab each, e.g. 0,100,1024")
+    ap.add_argument("--hosts", default="1,4", help="host counts for T(N)/T(1), e.g. 1,2,4")
+    ap.add_argument("--out", default=str(REPO / "bench" / "RESULTS.md"))
+    ap.add_argument("--keep", action="store_true", help="leave the (last) lab up")
+    args = ap.parse_args()
+    try:
+        sizes = [int(x) for x in str(args.mb).split(",")]
+        if any(not 0 <= m <= 1024 for m in sizes):
+            raise ValueError
+    except ValueError:
+        ap.error(f"--mb takes whole numbers from 0 to 1024 separated by commas, not {args.mb!r}")
+    reps = 1 if args.quick else args.reps
+    sizes = [0] if args.quick else sizes
+    counts = [1] if args.quick else sorted({int(x) for x in args.hosts.split(",")} | {1})
+
+    lines = []
+    for i, mb in enumerate(sizes):
+        # The cases that do not depend on the size run on the first lab only.
+        lines += bench_size(mb, reps, counts, args.keep and i == len(sizes) - 1, everything=i == 0)
 
     load = os.getloadavg()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -256,7 +275,7 @@ def main() -> int:
             f"- date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
             f"- machine: {platform.node()}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.platform()}",
             f"- load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
-            f"- lab: G1 {OLD} -> {NEW}, MB={mb}, rounds={reps}, contenders interleaved",
+            f"- lab: G1 {OLD} -> {NEW}, MB={','.join(map(str, sizes))}, rounds={reps}, contenders interleaved",
             f"- command: {' '.join(sys.argv)}", "",
             "| case | contender | min s | median s | max s | n | ratio (medians) | |",
             "|---|---|---|---|---|---|---|---|", *lines, ""]

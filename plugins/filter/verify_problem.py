@@ -83,7 +83,7 @@ def verify_problem(read, settings):
     status = health.get("status") or 0
     if status != 200:
         answer = status if status > 0 else "nothing (%s)" % (health.get("error") or "no answer")
-        tries = int(s.get("health_retries") or 0) + 1
+        tries = health.get("tries") or int(s.get("health_retries") or 0) + 1
         return ("The API health check %s on %s answered %s instead of 200 after %d tries; look at the api logs "
                 "(docker compose logs api) and verify again." % (health.get("url"), host, answer, tries))
 

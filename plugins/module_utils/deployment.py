@@ -116,7 +116,8 @@ def server_sql(sessions=True):
 
 def counts_sql(database, tables=None):
     """One query in a database: the exact row count of every ordinary table (or of the listed ones that exist)
-    and the content of every Alembic version table. A table outside schema public is named schema.table."""
+    and the content of every Alembic version table. A table outside schema public is named schema.table. Its
+    answer is tagged db:<database>; database None tags it with the database the session is connected to."""
     only = ""
     if tables is not None:
         names = [plain_name(t, "table") for t in tables]
@@ -135,7 +136,8 @@ def counts_sql(database, tables=None):
         "'versions', COALESCE((SELECT json_object_agg(k, (xpath('/row/v/text()', query_to_xml(format("
         "'SELECT string_agg(version_num::text, '','' ORDER BY version_num) AS v FROM %%I.%%I', s, r), false, true, "
         "'')))[1]::text ORDER BY k) FROM v), '{}'::json))::text"
-        % (only, literal(MARK + "db:" + database)))
+        % (only, literal(MARK + "db:" + database) if database is not None
+           else "%s || current_database()" % literal(MARK + "db:")))
 
 
 def psql_argv(user, commands, database="postgres"):
@@ -264,3 +266,22 @@ def flatten(measured):
         for table, rev in sorted((measured[database].get("versions") or {}).items()):
             versions["%s.%s" % (database, table)] = rev
     return rows, versions
+
+
+# The waits before the first further asks: an API that is starting answers within a second or two, and an ask every
+# health_delay seconds from the start would keep the run waiting up to that long after it does.
+HEALTH_FIRST_WAITS = (0.25, 0.25, 0.5, 0.5, 1.0)
+
+
+def health_waits(retries, delay):
+    """The seconds to wait before each further ask: the short first waits, then delay, never more than delay, and
+    retries * delay in all (delay 0: retries asks at once)."""
+    if delay <= 0:
+        return [0] * max(retries, 0)
+    left = float(max(retries, 0) * delay)
+    waits = []
+    while left > 1e-9:
+        wait = min(HEALTH_FIRST_WAITS[len(waits)] if len(waits) < len(HEALTH_FIRST_WAITS) else delay, delay, left)
+        waits.append(wait)
+        left -= wait
+    return waits

@@ -13,7 +13,7 @@ import os
 from ansible_collections.agenta.fleet.plugins.module_utils import docker_access, progress
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import EnvFileError, mask, parse_env_file
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import (
-    DeploymentError, db_login, first_line, literal, plain_name, psql_argv)
+    MARK, DeploymentError, counts_sql, db_login, first_line, literal, parse_answers, plain_name, psql_argv)
 
 # One-shot client containers are named and labelled apart from the migration's (preflight looks for those).
 CLIENT_PREFIX = "agenta-fleet-pg"
@@ -115,19 +115,38 @@ def within(folder, relative):
     return path
 
 
-# One one-shot container dumps every database and lists each dump back (pg_restore --list): one container start
-# instead of two per database. Arguments: format, jobs, then the databases. A line per dump on stdout:
-# "agenta.fleet:dump:<db>:<entries>:<seconds>"; a failure exits 3 (pg_dump) or 4 (the list) after a line
-# "agenta.fleet:fail:<db>:<step>", with the tool's own message on stderr.
+# One one-shot container counts the rows of every database, dumps it and lists the dump back (pg_restore --list): one
+# container start instead of two per database. The rows are counted in the snapshot pg_dump dumps: one psql session per
+# database opens a repeatable-read transaction, exports its snapshot, counts (into a file) and runs pg_dump --snapshot
+# from inside the transaction (psql's \!), so the manifest's counts are those of the dump even while the API writes.
+# Arguments: format, jobs, the counts query (deployment.counts_sql(None)), then the databases. On stdout per database:
+# its counts (deployment.parse_answers), then "agenta.fleet:dump:<db>:<entries>:<seconds>"; a failure exits 3
+# (pg_dump), 4 (the list) or 5 (the count) after a line "agenta.fleet:fail:<db>:<step>", with the tool's own message
+# on stderr.
 DUMP_SCRIPT = r"""umask 077
-fmt=$1; jobs=$2; shift 2
+fmt=$1; jobs=$2; counts=$3; shift 3
+cat > /tmp/agenta-fleet-dump <<'EOF'
+if [ "$AGENTA_FLEET_FORMAT" = custom ]; then
+  pg_dump -Fc --snapshot="$AGENTA_FLEET_SNAPSHOT" -f "$AGENTA_FLEET_FILE" "$AGENTA_FLEET_DB"
+else
+  pg_dump -Fd -j "$AGENTA_FLEET_JOBS" --snapshot="$AGENTA_FLEET_SNAPSHOT" -f "$AGENTA_FLEET_FILE" "$AGENTA_FLEET_DB"
+fi || : > /tmp/agenta-fleet-dump-failed
+EOF
+export AGENTA_FLEET_FORMAT="$fmt" AGENTA_FLEET_JOBS="$jobs"
 for db in "$@"; do
   t0=$(date +%s)
-  if [ "$fmt" = custom ]; then
-    f="/backup/$db.dump"; pg_dump -Fc -f "$f" "$db" || { echo "agenta.fleet:fail:$db:pg_dump"; exit 3; }
-  else
-    f="/backup/$db.dir"; pg_dump -Fd -j "$jobs" -f "$f" "$db" || { echo "agenta.fleet:fail:$db:pg_dump"; exit 3; }
-  fi
+  if [ "$fmt" = custom ]; then f="/backup/$db.dump"; else f="/backup/$db.dir"; fi
+  export AGENTA_FLEET_DB="$db" AGENTA_FLEET_FILE="$f"
+  rm -f /tmp/agenta-fleet-dump-failed /tmp/agenta-fleet-counts
+  printf '%s\n' "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;" \
+    "SELECT pg_export_snapshot() AS agenta_fleet_snapshot \gset" \
+    "\setenv AGENTA_FLEET_SNAPSHOT :agenta_fleet_snapshot" \
+    "SET lock_timeout = '15s';" "\o /tmp/agenta-fleet-counts" "$counts;" "\o" \
+    "\! sh /tmp/agenta-fleet-dump" "COMMIT;" | psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$db"
+  rc=$?
+  [ -e /tmp/agenta-fleet-dump-failed ] && { echo "agenta.fleet:fail:$db:pg_dump"; exit 3; }
+  { [ "$rc" = 0 ] && [ -s /tmp/agenta-fleet-counts ]; } || { echo "agenta.fleet:fail:$db:count"; exit 5; }
+  cat /tmp/agenta-fleet-counts
   pg_restore --list "$f" > /tmp/agenta-fleet.list || { echo "agenta.fleet:fail:$db:list"; exit 4; }
   [ -s /tmp/agenta-fleet.list ] || { echo "agenta.fleet:fail:$db:list" ; echo "it lists nothing" >&2; exit 4; }
   n=$(grep -c -v -e '^;' -e '^[[:space:]]*$' /tmp/agenta-fleet.list || true)
@@ -166,9 +185,11 @@ def _marks(text, kind):
 
 
 def dump_all(server, dest, names, fmt, jobs, timeout):
-    """pg_dump of every database into dest, each listed back; -> [{name, file, format, entries, seconds}].
-    Raises DeploymentError naming the database and the tool's first line."""
-    argv = ["sh", "-c", DUMP_SCRIPT, "agenta-backup", fmt, str(jobs)] + [plain_name(n, "database") for n in names]
+    """The rows of every database counted and pg_dump of it into dest, in one snapshot, each dump listed back;
+    -> ([{name, file, format, entries, seconds}], {name: {tables, versions}}). Raises DeploymentError naming the
+    database and the tool's first line."""
+    argv = (["sh", "-c", DUMP_SCRIPT, "agenta-backup", fmt, str(jobs), counts_sql(None)]
+            + [plain_name(n, "database") for n in names])
     code, out, err = server.client_run(argv, volumes={dest: {"bind": "/backup", "mode": "rw"}}, timeout=timeout,
                                        purpose="pg_dump")
     done = dict((m[0], m) for m in _marks(out, "dump"))
@@ -177,15 +198,21 @@ def dump_all(server, dest, names, fmt, jobs, timeout):
         if failed[1] == "list":
             raise DeploymentError("pg_restore --list cannot read the dump of database %s: %s."
                                   % (failed[0], first_line(err)))
+        if failed[1] == "count":
+            raise DeploymentError("Counting the rows of database %s failed: %s." % (failed[0], first_line(err or out)))
         raise DeploymentError("pg_dump of database %s failed: %s." % (failed[0], first_line(err or out)))
-    dumps = []
+    answers = parse_answers("\n".join(line for line in out.splitlines() if line.startswith(MARK + "db:")))
+    dumps, measured = [], {}
     for name in names:
         mark = done.get(name)
         if mark is None:
             raise DeploymentError("pg_dump gave no account of database %s." % name)
+        if answers.get("db:" + name) is None:
+            raise DeploymentError("psql gave no row counts of database %s." % name)
+        measured[name] = answers["db:" + name]
         dumps.append(dict(name=name, file=dump_file(name, fmt), format=fmt, entries=int(mark[1]),
                           seconds=float(mark[2])))
-    return dumps
+    return dumps, measured
 
 
 def restore_progress(stdout, total):

@@ -12,10 +12,12 @@ version_added: 0.1.0
 description:
   - Checks that O(backup_dir) is a folder of its own (absolute, normalised, not a system folder, holding nothing
     the collection did not write) before anything is created, then writes the backup C(<backup_dir>/<name>/).
-  - Counts the rows of every table and reads every Alembic version table (the deployment's own C(psql) in its
-    postgres container), then dumps every database with C(pg_dump) and lists each dump back with
-    C(pg_restore --list), all in one one-shot container of the deployment's PostgreSQL image on its network
-    (umask 077, so files 0600 and folders 0700, owned by root).
+  - Counts the rows of every table and reads every Alembic version table, then dumps every database with
+    C(pg_dump) and lists each dump back with C(pg_restore --list), all in one one-shot container of the
+    deployment's PostgreSQL image on its network (umask 077, so files 0600 and folders 0700, owned by root).
+  - The rows are counted in the very snapshot C(pg_dump) dumps (a repeatable-read transaction exports it, counts,
+    and C(pg_dump --snapshot) dumps it), so the manifest's counts are those of the dump even while the API writes,
+    and a restore or a trial restore finds exactly them.
   - Copies the env file (0600), computes the SHA-256 of every file, optionally restores every dump into a scratch
     database C(agenta_fleet_trial_<db>) and compares it with the source (the scratch databases are always
     dropped), then writes C(manifest.json) last, points C(latest) at the backup and removes the backups of this
@@ -244,14 +246,14 @@ def take(module, server, folder, path, name, names, sizes, image):
     """Everything that writes, in order; the caller removes path when this raises."""
     p = module.params
     os.mkdir(path, 0o700)
-    source = measure(server, names)
     # The controller shows how far the dump got (agenta.fleet.database_backup's action plugin reads the journal).
     watcher = progress.Watcher(lambda **fields: run_journal.note(p["run_journal"], p["run_id"], **fields), path,
                                sum(sizes.get(n) or 0 for n in names))
     if p["run_journal"] and p["run_id"]:
         watcher.start()
     try:
-        dumps = dump_all(server, path, names, p["format"], p["jobs"], p["timeout"])
+        # The rows are counted in the snapshot each database is dumped from (the manifest's counts are the dump's).
+        dumps, source = dump_all(server, path, names, p["format"], p["jobs"], p["timeout"])
     finally:
         if watcher.is_alive():
             watcher.stop()

@@ -126,11 +126,15 @@ options:
     type: str
     default: ""
   health_retries:
-    description: How many times to ask again until the answer is 200.
+    description:
+      - With O(health_delay), how long to keep asking until the answer is 200 (O(health_retries) times
+        O(health_delay) seconds of waiting); 0 asks once.
+      - The first asks come sooner (0.25, 0.25, 0.5, 0.5 and 1 s apart, never more than O(health_delay)), then
+        every O(health_delay) seconds, so an API that has just started is seen as soon as it answers.
     type: int
     default: 0
   health_delay:
-    description: Seconds between two tries.
+    description: The longest wait between two asks, in seconds.
     type: int
     default: 3
   docker_host:
@@ -368,7 +372,7 @@ from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_runner import (
     RunError, info_result, reader_label, run_driver)
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import (
-    DeploymentError, api_image, counts_commands, db_login, first_line, flatten, image_repo_of, image_tag_of,
+    DeploymentError, api_image, counts_commands, db_login, first_line, flatten, health_waits, image_repo_of, image_tag_of,
     index_containers, nearest_existing_dir, parse_answers, psql_argv, public_settings, select_databases, server_sql)
 
 
@@ -459,7 +463,8 @@ def read_manifest(path):
 
 def ask_health(url, retries, delay, timeout=10):
     out = dict(url=url, status=-1, error=None, tries=0)
-    for attempt in range(retries + 1):
+    waits = health_waits(retries, delay)
+    for attempt in range(len(waits) + 1):
         out["tries"] = attempt + 1
         try:
             response = open_url(url, method="GET", timeout=timeout, validate_certs=False, follow_redirects="safe")
@@ -470,8 +475,8 @@ def ask_health(url, retries, delay, timeout=10):
             out.update(status=-1, error=first_line(str(getattr(exc, "reason", None) or exc)))
         if out["status"] == 200:
             break
-        if attempt < retries:
-            time.sleep(delay)
+        if attempt < len(waits):
+            time.sleep(waits[attempt])
     return out
 
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import stat
+import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -401,6 +404,23 @@ def test_restore_starts_a_stopped_database_first(lab, state):
     assert health(lab.hosts[HOST].api_url) == 200
 
 
+def test_a_restore_whose_api_never_answers_says_so_after_its_timeout(lab, state):
+    """The databases are put back, then the health check (asked again within a second or two, then every 3 s, for
+    restore_health_timeout seconds: agenta.fleet.deployment_info) never answers: one sentence naming the URL and
+    the timeout, after the databases were replaced."""
+    res = restore(lab, restore_safety_backup=False, restore_health_url="http://127.0.0.1:9/api/health",
+                  restore_health_timeout=2)
+    assert res.rc != 0
+    msgs = failure_messages(res)
+    assert any(msg.startswith(f"The restore of {HOST} failed after its databases were replaced; fix the cause and "
+                              "run the restore again: The API health check http://127.0.0.1:9/api/health answered "
+                              "nothing (") and msg.endswith(") instead of 200 within 2 s; look at the api logs "
+                                                            "(docker compose logs api).") for msg in msgs), msgs
+    assert all_counts(lab, HOST) == state["counts"]
+    assert lab.revisions(HOST) == state["revisions"]
+    assert health(lab.hosts[HOST].api_url) == 200
+
+
 def test_restore_refuses_another_hosts_manifest_and_a_missing_one(lab, state):
     other = BACKUP_DIR + "/copied"
     lab.sh(HOST, "cp", "-a", state["dir"], other)
@@ -454,3 +474,34 @@ def test_restore_of_a_checksummed_file_that_is_no_dump_changes_no_database_and_p
     assert all_counts(lab, HOST) == before
     assert lab.sh(HOST, "cat", ENV_FILE).stdout == env_before
     assert health(lab.hosts[HOST].api_url) == 200
+
+
+def test_a_backup_taken_while_the_api_writes_counts_the_rows_of_its_dump(lab):
+    """Rows written all through the backup: the manifest's counts are those of the snapshot pg_dump dumped (counted
+    in it), so the trial restore of every dump finds exactly them. Counted before the dump, as it once was, the trial
+    restore found the rows written in between and the backup failed; without a trial restore a rollback from that
+    backup would fail its own comparison with the manifest, after the databases were replaced."""
+    core = "agenta_oss" if lab.hosts[HOST].layout == "g1" else "agenta_oss_core"
+    lab.psql(HOST, core, "CREATE TABLE fleet_writes (id serial PRIMARY KEY)")
+    writer = ("while [ ! -e /tmp/fleet-stop-writes ]; do psql -h 127.0.0.1 -U username -d %s -qc "
+              "'INSERT INTO fleet_writes DEFAULT VALUES' || exit 1; done" % core)
+    lab.sh(HOST, "rm", "-f", "/tmp/fleet-stop-writes")
+    c = lab.hosts[HOST].container
+    subprocess.run(["docker", "exec", "-d", "-e", "PGPASSWORD", c, "sh", "-c", writer], check=True,
+                   env={**os.environ, "PGPASSWORD": DB_PASSWORD})
+    try:
+        written = lambda: int(lab.psql(HOST, core, "SELECT count(*) FROM fleet_writes"))  # noqa: E731
+        start = written()
+        deadline = time.monotonic() + 30
+        while written() == start and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert written() > start, "the writer wrote nothing"
+        result = backup(lab, backup_force=True, backup_trial_restore=True, agenta_backup_dir="/var/backups/agenta-writes")
+        assert result["trial_restore"] is True
+        m = read_json(lab, HOST, result["manifest"])
+        counted = next(d for d in m["databases"] if d["name"] == core)["tables"]["fleet_writes"]
+        assert start < counted < written()  # rows came before, during and after the dump
+    finally:
+        lab.sh(HOST, "touch", "/tmp/fleet-stop-writes")
+        time.sleep(0.5)
+        lab.psql(HOST, core, "DROP TABLE IF EXISTS fleet_writes")

@@ -111,7 +111,8 @@ def test_g1_no_health_answer_fails(g1):
                       "verify_health_retries": 1, "verify_health_delay": 1})
     msg = failure(run, HOST)
     assert msg.startswith(f"The API health check http://127.0.0.1:9/api/health on {HOST} answered nothing (")
-    assert msg.endswith(") instead of 200 after 2 tries; look at the api logs (docker compose logs api) and verify again.")
+    # 1 x 1 s of waiting: asked after 0.25, 0.25 and 0.5 s again (agenta.fleet's deployment.health_waits).
+    assert msg.endswith(") instead of 200 after 4 tries; look at the api logs (docker compose logs api) and verify again.")
     # The first problem ends the role: the chains (read in the same call) are not judged, and nothing is recorded.
     assert [name.endswith("Require a deployment that runs as it should") for name, _res in failed_tasks(run, HOST)] == [True]
     assert task_result(run, HOST, "Record what was verified") is None

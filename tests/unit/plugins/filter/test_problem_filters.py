@@ -184,6 +184,9 @@ def test_a_healthy_deployment_has_no_problem():
     ({"health__status": 502},
      "The API health check http://127.0.0.1/api/health on web-1 answered 502 instead of 200 after 11 tries; look at "
      "the api logs (docker compose logs api) and verify again."),
+    ({"health__status": 502, "health__tries": 15},
+     "The API health check http://127.0.0.1/api/health on web-1 answered 502 instead of 200 after 15 tries; look at "
+     "the api logs (docker compose logs api) and verify again."),
     ({"health__status": 0, "health__error": "Connection refused"},
      "The API health check http://127.0.0.1/api/health on web-1 answered nothing (Connection refused) instead of 200 "
      "after 11 tries; look at the api logs (docker compose logs api) and verify again."),

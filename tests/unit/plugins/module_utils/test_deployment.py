@@ -197,3 +197,20 @@ def test_an_image_name_that_was_never_applied_is_a_problem_naming_both():
 ])
 def test_api_image_is_not_a_problem_when_either_side_is_unknown(containers, settings):
     assert d.api_image(containers, "api", settings, "AGENTA_API_IMAGE_TAG")["problem"] is None
+
+
+@pytest.mark.parametrize("retries,delay,waits", [
+    (0, 3, []),
+    (1, 1, [0.25, 0.25, 0.5]),
+    (2, 3, [0.25, 0.25, 0.5, 0.5, 1.0, 3, 0.5]),
+    (10, 3, [0.25, 0.25, 0.5, 0.5, 1.0] + [3] * 9 + [0.5]),
+    (3, 0, [0, 0, 0]),
+    (4, 0.2, [0.2, 0.2, 0.2, 0.2]),
+    (-1, 3, []),
+])
+def test_health_waits_come_soon_first_then_every_delay_and_add_up_to_retries_times_delay(retries, delay, waits):
+    got = d.health_waits(retries, delay)
+    assert got == pytest.approx(waits)
+    assert max(got, default=0) <= max(delay, 0)
+    if delay > 0:
+        assert sum(got) == pytest.approx(max(retries, 0) * delay)

@@ -1,18 +1,23 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""How far a restore got, read from the restore script's marks (the sign of life of a long restore)."""
+"""How far a restore got, read from the restore script's marks (the sign of life of a long restore); what the dump
+script is given and how its marks are read (the scripts run against real PostgreSQL in the integration tests)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 
+import pytest
+
 try:
     import fleet_collection_path  # noqa: F401  # pylint: disable=unused-import
 except ImportError:  # ansible-test units: the collection is importable already (pytest from a checkout needs it)
     pass
 
-from ansible_collections.agenta.fleet.plugins.module_utils.postgres_access import RESTORE_SCRIPT, restore_progress
+from ansible_collections.agenta.fleet.plugins.module_utils import deployment as d
+from ansible_collections.agenta.fleet.plugins.module_utils.postgres_access import (
+    DUMP_SCRIPT, RESTORE_SCRIPT, dump_all, restore_progress)
 
 
 def test_nothing_restored_yet():
@@ -68,3 +73,59 @@ def test_every_dump_is_listed_then_each_database_is_recreated_and_restored(tmp_p
     steps = [line.split()[0] + (" --list" if "--list" in line else "") for line in calls.splitlines()]
     assert steps == ["pg_restore --list", "pg_restore --list", "psql", "pg_restore", "psql", "pg_restore"]
     assert "agenta.fleet:restored:b:b:" in proc.stdout
+
+
+def test_counts_of_the_dump_session_are_tagged_with_its_own_database():
+    sql = d.counts_sql(None)
+    assert "'agenta.fleet:db:' || current_database() || json_build_object(" in sql
+    assert d.counts_sql("agenta_oss_core").count("'agenta.fleet:db:agenta_oss_core' || json_build_object(") == 1
+
+
+class _Server(object):
+    """What dump_all asks of postgres_access.Server: one one-shot run, answered with what the script would print."""
+
+    def __init__(self, code, out, err=""):
+        self.answer, self.argv = (code, out, err), None
+
+    def client_run(self, argv, **kwargs):
+        self.argv = argv
+        return self.answer
+
+
+def test_dump_all_returns_each_dump_and_the_rows_counted_in_its_snapshot():
+    out = ('agenta.fleet:db:a{"tables": {"apps": 3}, "versions": {"alembic_version": "r1"}}\n'
+           "agenta.fleet:dump:a:12:0\n"
+           'agenta.fleet:db:b{"tables": {}, "versions": {}}\n'
+           "agenta.fleet:dump:b:4:1\n")
+    server = _Server(0, out)
+    dumps, measured = dump_all(server, "/b/x", ["a", "b"], "custom", 2, 60)
+    assert [(x["name"], x["file"], x["entries"]) for x in dumps] == [("a", "a.dump", 12), ("b", "b.dump", 4)]
+    assert measured == {"a": {"tables": {"apps": 3}, "versions": {"alembic_version": "r1"}},
+                        "b": {"tables": {}, "versions": {}}}
+    # The script gets the format, the jobs, the counts query of the session's own database, then the databases.
+    assert server.argv[:3] == ["sh", "-c", DUMP_SCRIPT] and server.argv[4:6] == ["custom", "2"]
+    assert "current_database()" in server.argv[6] and server.argv[7:] == ["a", "b"]
+
+
+@pytest.mark.parametrize("code,out,err,msg", [
+    (5, "agenta.fleet:fail:a:count\n", "psql: error: connection refused\n",
+     "Counting the rows of database a failed: psql: error: connection refused."),
+    (3, "agenta.fleet:fail:a:pg_dump\n", "pg_dump: error: snapshot too old\n",
+     "pg_dump of database a failed: pg_dump: error: snapshot too old."),
+    (4, "agenta.fleet:fail:a:list\n", "pg_restore: error: not an archive\n",
+     "pg_restore --list cannot read the dump of database a: pg_restore: error: not an archive."),
+    (0, "agenta.fleet:dump:a:12:0\n", "", "psql gave no row counts of database a."),
+])
+def test_dump_all_names_the_database_and_the_step_that_failed(code, out, err, msg):
+    with pytest.raises(d.DeploymentError) as exc:
+        dump_all(_Server(code, out, err), "/b/x", ["a"], "custom", 2, 60)
+    assert str(exc.value) == msg
+
+
+def test_the_dump_runs_inside_the_transaction_that_counted():
+    # The session exports its snapshot and counts in it; pg_dump dumps that snapshot from inside the transaction.
+    order = ["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;", "pg_export_snapshot()", "\\setenv AGENTA_FLEET_SNAPSHOT",
+             '"$counts;"', "\\! sh /tmp/agenta-fleet-dump", "COMMIT;"]
+    at = [DUMP_SCRIPT.index(piece) for piece in order]
+    assert at == sorted(at)
+    assert DUMP_SCRIPT.count('--snapshot="$AGENTA_FLEET_SNAPSHOT"') == 2
