@@ -13,7 +13,8 @@ import os
 from ansible_collections.agenta.fleet.plugins.module_utils import docker_access, progress
 from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import EnvFileError, mask, parse_env_file
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import (
-    MARK, DeploymentError, counts_sql, db_login, first_line, literal, parse_answers, plain_name, psql_argv)
+    MARK, DeploymentError, counts_commands, counts_sql, db_login, first_line, literal, parse_answers, plain_name,
+    psql_argv)
 
 # One-shot client containers are named and labelled apart from the migration's (preflight looks for those).
 CLIENT_PREFIX = "agenta-fleet-pg"
@@ -101,6 +102,13 @@ def existing_databases(server, names):
     found = server.psql(["SELECT datname FROM pg_database WHERE datname IN (%s)"
                          % ", ".join(literal(plain_name(n, "database")) for n in names)]).split()
     return [n for n in names if n in found]
+
+
+def measure(server, names):
+    """The rows of every table and the Alembic version tables of each database of names, in one psql exec:
+    {name: {tables, versions}}, None for a database psql gave no answer of."""
+    answers = parse_answers(server.psql(counts_commands(names)))
+    return dict((n, answers.get("db:" + n)) for n in names)
 
 
 def dump_file(name, fmt):

@@ -21,6 +21,9 @@ POLL_WAITS = (0.2, 0.2, 0.3, 0.3, 0.5, 0.5, 1.0)
 DEFAULT_MIN_BYTES = 256 * 1024 * 1024
 MISSING = "agenta.fleet:no-job-file"  # what the look prints when the job's file is not there (yet)
 JOURNAL = "agenta.fleet:journal"  # the line between the job's file and the run journal in one look's output
+# Keys the asynchronous wrapper and async_status add to a module's result: a module run as a job never returns them
+# itself (async_status would take a finished job's result that has `started` for a running job).
+ASYNC_KEYS = ("ansible_job_id", "started", "finished", "results_file")
 
 
 def as_job(interval, size_bytes, min_bytes=DEFAULT_MIN_BYTES):

@@ -199,9 +199,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.agenta.fleet.plugins.module_utils import backup_set, docker_access, progress, run_journal
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import (
-    DeploymentError, counts_commands, parse_answers, plain_name, select_databases, server_sql)
+    DeploymentError, parse_answers, plain_name, select_databases, server_sql)
 from ansible_collections.agenta.fleet.plugins.module_utils.postgres_access import (
-    connection_argument_spec, dump_all, ident, open_server, restore_all)
+    connection_argument_spec, dump_all, ident, measure, open_server, restore_all)
 
 TRIAL_PREFIX = "agenta_fleet_trial_"
 
@@ -211,11 +211,6 @@ def read_server(server):
     if answer is None:
         raise DeploymentError("PostgreSQL in %s gave no answer." % server.name)
     return answer.get("databases") or []
-
-
-def measure(server, names):
-    answers = parse_answers(server.psql(counts_commands(names)))
-    return dict((n, answers.get("db:" + n) or {"tables": {}, "versions": {}}) for n in names)
 
 
 def api_image(server, project, service):

@@ -22,8 +22,6 @@ from ansible_collections.agenta.fleet.plugins.module_utils import progress
 
 display = Display()
 
-# Keys the asynchronous wrapper and async_status add to a module's result.
-ASYNC_KEYS = ("ansible_job_id", "started", "finished", "results_file")
 JOB_LIMIT = 7 * 24 * 3600  # the module's own timeouts end it long before this
 LOST_AFTER = 120  # seconds without a look that reaches the host (agenta_unreachable_after): the host is unreachable
 
@@ -132,7 +130,7 @@ class ProgressAction(ActionBase):
             display.vvvv("Could not remove the job file of %s (%s)." % (jid, exc))
         display.vvvv("%s: job %s started in %.2f s, ran %.2f s (%d looks), result read and file removed in %.2f s" % (
             host, jid, begin - t_start, done - begin, polls, time.monotonic() - done))
-        for key in ASYNC_KEYS:
+        for key in progress.ASYNC_KEYS:
             status.pop(key, None)
         if status.get("failed") and "data" in status:  # the module died: what it printed, as a plain run shows it
             status["module_stdout"] = status.pop("data")

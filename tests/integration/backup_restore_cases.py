@@ -453,9 +453,9 @@ def test_restore_refuses_a_tampered_backup_and_changes_nothing(lab, state):
 
 
 def test_restore_of_a_checksummed_file_that_is_no_dump_changes_no_database_and_puts_the_files_back(lab, state):
-    """The manifest's checksum matches, but the file is not a dump: agenta.fleet.database_restore lists every dump
-    before it drops the first database and fails with changed false; the role then knows no database was changed,
-    puts the env file back as it was and starts the services again."""
+    """The manifest's checksum matches, but the file is not a dump: agenta.fleet.deployment_restore has replaced the
+    env file and removed the app services, lists every dump before it drops the first database, and then puts the
+    env file back as it was, starts the services again and says that no database was changed."""
     core = "agenta_oss" if lab.hosts[HOST].layout == "g1" else "agenta_oss_core"
     lab.psql(HOST, core, "DELETE FROM apps WHERE ctid IN (SELECT ctid FROM apps LIMIT 3)")
     folder = backup(lab, backup_force=True, agenta_backup_dir="/var/backups/agenta-nodump")["path"]
@@ -473,6 +473,7 @@ def test_restore_of_a_checksummed_file_that_is_no_dump_changes_no_database_and_p
                               "started again as they were") for msg in msgs), msgs
     assert all_counts(lab, HOST) == before
     assert lab.sh(HOST, "cat", ENV_FILE).stdout == env_before
+    assert lab.sh(HOST, "test", "-e", ENV_FILE + ".before-restore", check=False).returncode != 0
     assert health(lab.hosts[HOST].api_url) == 200
 
 

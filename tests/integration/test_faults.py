@@ -435,8 +435,8 @@ def test_an_api_that_waits_on_a_failed_migration_is_upgraded_and_said_so(lab):
 
 
 def test_a_controller_killed_during_a_restore_leaves_a_way_back(lab, tmp_path):
-    """The rollback's controller dies while the databases are being replaced: the restore's module finishes alone
-    on the host and says so in the journal (the app services it had removed stay down), the next rollback refuses
+    """The rollback's controller dies while the databases are being replaced: the restore's module
+    (agenta.fleet.deployment_restore) finishes alone on the host and says so in the journal, the next rollback refuses
     naming the dead run and how far it got; with agenta_break_lock (the API may be missing: a restore starts it) it
     restores the same backup again and everything is back."""
     # A backup of the host as it stands, without the auto-migration switch an earlier case turned on (the restore
