@@ -23,7 +23,8 @@ description:
     before the first database is dropped), drops the databases of O(drop), counts the rows of every table of the
     restored databases, reads their Alembic version tables and compares both with the manifest's (the C(tables) and
     C(versions) of each entry of O(restore)), and requires every revision of O(revisions) in a version table.
-  - Then removes the kept files and, with O(start), runs C(docker compose up -d) with the restored files.
+  - Then, with O(start), runs C(docker compose up -d) with the restored files and removes the kept files (a failure
+    before leaves them, next to the files they were kept from).
   - A failure before the first database is dropped puts the kept files back, starts the services again as they were
     (C(docker compose up -d)) and says so (RV(databases_changed) false); after it, the module stops where it failed
     and says that the databases were replaced. O(revert) false leaves the files and services as the failure found
@@ -186,6 +187,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.agenta.fleet.plugins.module_utils import backup_set, docker_access, run_journal
+from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import EnvFileError, mask, parse_env_file
 from ansible_collections.agenta.fleet.plugins.module_utils.compose_release import write_atomic
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import DeploymentError, plain_name
 from ansible_collections.agenta.fleet.plugins.module_utils.postgres_access import (
@@ -253,6 +255,15 @@ def check_restored(entries, measured, revisions):
     return ""
 
 
+def read_env(path):
+    """The variables of an env file as Compose reads them ({} when it cannot be read): only to hide its secrets."""
+    try:
+        with open(path, "rb") as handle:
+            return parse_env_file(handle.read().decode("utf-8", "replace"), path)
+    except (OSError, EnvFileError):
+        return {}
+
+
 def kept_path(path):
     return path + KEPT_SUFFIX
 
@@ -310,7 +321,8 @@ class Restore(object):
                 raise DeploymentError("The backup %s holds no %s; no database was changed. Point the restore at the "
                                       "backup's own folder." % (p["source"], os.path.basename(src)))
         self.server = open_server(p)
-        self.compose = Compose(self.module, p, self.server.hide)
+        backup_env = read_env(os.path.join(p["source"], "env_file"))
+        self.compose = Compose(self.module, p, lambda text: mask(self.server.hide(text), backup_env))
         self.out["services"] = self.compose.services()
         apps = [s for s in self.out["services"] if s != p["postgres_service"]]
         return items, drops, apps
@@ -335,14 +347,22 @@ class Restore(object):
                                       "and run the restore again" % (os.path.basename(src), dest, exc.strerror or exc))
 
     def revert_files(self):
-        """Back to the files and services as they were: the kept files put back, the services started."""
+        """Back to the files and services as they were: the kept files put back, the services started. Raises
+        DeploymentError naming the part that failed."""
         while self.kept:
             dest, copy = self.kept[0]
-            put(copy, dest)
-            os.unlink(copy)
+            try:
+                put(copy, dest)
+                os.unlink(copy)
+            except OSError as exc:
+                raise DeploymentError("%s could not be put back from %s (%s); copy it back by hand and start the "
+                                      "services (docker compose up -d)" % (dest, copy, exc.strerror or exc))
             self.kept.pop(0)
         if self.compose is not None and self.out["stopped"]:
-            self.compose.run("up", "-d")
+            try:
+                self.compose.run("up", "-d")
+            except DeploymentError as exc:
+                raise DeploymentError("the files are back as they were, but %s; start the services by hand" % exc)
         self.out["reverted"] = True
 
     def replace_databases(self, items, drops):
@@ -372,18 +392,19 @@ class Restore(object):
             raise DeploymentError(problem)
 
     def finish(self):
+        """The services started on the restored files, then the kept files removed (they stay when this fails)."""
         p = self.p
+        if p["start"]:
+            self.compose.run("up", "-d")
+            self.out["up"] = True
+        if p["put_back_compose_file"]:
+            self.out["services"] = self.compose.services()
         for _dest, copy in self.kept:
             try:
                 os.unlink(copy)
             except OSError:  # already gone: nothing to clean up
                 pass
         self.kept = []
-        if p["put_back_compose_file"]:
-            self.out["services"] = self.compose.services()
-        if p["start"]:
-            self.compose.run("up", "-d")
-            self.out["up"] = True
 
     def fail(self, exc):
         p = self.p
@@ -392,9 +413,8 @@ class Restore(object):
         if not self.out["databases_changed"] and self.out["changed"] and p["revert"]:
             try:
                 self.revert_files()
-            except (DeploymentError, OSError) as again:
-                msg += " Putting the files and services back failed as well (%s); the files as they were are %s." % (
-                    again, ", ".join(copy for _dest, copy in self.kept) or "gone")
+            except DeploymentError as again:
+                msg += " Putting everything back failed as well: %s." % str(again).rstrip(".")
         self.module.fail_json(msg=msg, **self.out)
 
 
@@ -425,11 +445,12 @@ def main():
     run = Restore(module)
     try:
         items, drops, apps = run.prepare()
+        if module.check_mode:
+            run.out.update(changed=True, stopped=apps, dropped=existing_databases(run.server, drops),
+                           restored=[dict(name=i["name"], into=i["into"], seconds=0.0) for i in items])
     except (DeploymentError, docker_access.DockerAccessError) as exc:
         module.fail_json(msg=str(exc), **run.out)
     if module.check_mode:
-        run.out.update(changed=True, stopped=apps, dropped=existing_databases(run.server, drops),
-                       restored=[dict(name=i["name"], into=i["into"], seconds=0.0) for i in items])
         module.exit_json(**run.out)
     try:
         run.replace_files(apps)

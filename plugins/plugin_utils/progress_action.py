@@ -2,8 +2,8 @@
 # Copyright: (c) 2026, agenta.fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Signs of life of a long step, shared by the action plugins of database_backup, database_restore and
-alembic_migration: the module runs on the host as an asynchronous job and, while it runs, the controller shows a
+"""Signs of life of a long step, shared by the action plugins of database_backup, database_restore,
+deployment_restore and alembic_migration: the module runs on the host as an asynchronous job and, while it runs, the controller shows a
 line every agenta_progress_interval seconds (default 15) with the time so far and how far the module got (which
 it notes in the host's run journal, option run_journal). Databases the pre-checks measured below
 agenta_progress_min_bytes (default 256 MiB: seconds of work), agenta_progress_interval=0, check mode, or a task with

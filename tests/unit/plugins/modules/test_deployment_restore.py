@@ -181,3 +181,20 @@ def test_no_module_that_may_run_as_a_job_returns_a_key_of_the_async_protocol():
         keys = set(re.findall(r"(?m)^([A-Za-z_]+):", module.RETURN))
         assert keys, module.__name__
         assert not keys & set(ASYNC_KEYS), (module.__name__, keys & set(ASYNC_KEYS))
+
+
+def test_files_that_cannot_be_put_back_are_named_with_their_kept_copy(tmp_path):
+    run, deploy = a_restore(tmp_path, put_back_compose_file=False)
+    run.replace_files([])
+    kept = deploy / ".env.oss.gh.before-restore"
+    kept.unlink()
+    kept.mkdir()  # the kept copy can no longer be read (even by root)
+    with pytest.raises(SystemExit):
+        run.fail(DeploymentError("The dump of database agenta_oss_core in /b cannot be read (x); no database was "
+                                 "changed"))
+    msg = run.module.failed["msg"]
+    assert run.module.failed["reverted"] is False, msg
+    assert msg.startswith("The dump of database agenta_oss_core in /b cannot be read (x); no database was changed. "
+                          "Putting everything back failed as well: %s could not be put back from %s (" % (
+                              deploy / ".env.oss.gh", kept)), msg
+    assert msg.endswith("); copy it back by hand and start the services (docker compose up -d)."), msg
