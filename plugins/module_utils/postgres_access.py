@@ -33,6 +33,12 @@ def connection_argument_spec():
     )
 
 
+def restore_job_argument_spec():
+    """jobs, run_journal and run_id of agenta.fleet.database_restore and agenta.fleet.deployment_restore (doc
+    fragment agenta.fleet.restore_job)."""
+    return dict(jobs=dict(type="int", default=2), run_journal=dict(type="path"), run_id=dict(type="str", default=""))
+
+
 class Server(object):
     """The running postgres container of a compose project and the login to use."""
 

@@ -23,6 +23,7 @@ author:
   - Agenta fleet maintainers (@agenta-fleet)
 extends_documentation_fragment:
   - agenta.fleet.postgres_target
+  - agenta.fleet.restore_job
 options:
   source:
     description: The backup folder on the host that holds the dumps. Required with O(restore).
@@ -46,22 +47,6 @@ options:
     type: list
     elements: str
     default: []
-  jobs:
-    description: Parallel jobs of C(pg_restore) for V(directory) dumps.
-    type: int
-    default: 2
-  run_journal:
-    description:
-      - The run journal of the host (M(agenta.fleet.run_lock)); when it belongs to O(run_id), the restore records
-        in it when the databases start being replaced and when they are, so that a run whose controller died
-        says how far its restore got.
-      - While it restores, the module notes there how many databases are restored and which one it is on; the
-        controller shows them (see the notes).
-    type: path
-  run_id:
-    description: The run whose journal O(run_journal) is.
-    type: str
-    default: ""
 attributes:
   check_mode:
     support: full
@@ -76,12 +61,6 @@ attributes:
     platforms: posix
     support: full
     description: Runs on the Docker host.
-notes:
-  - The module runs as an asynchronous job through its action plugin, which prints a line every
-    C(agenta_progress_interval) seconds (a variable of the host or play, default 15) while the restore runs, with
-    the time so far and the databases restored so far (read from O(run_journal)). Databases the pre-checks measured
-    below C(agenta_progress_min_bytes) (default 256 MiB, seconds of work), C(agenta_progress_interval=0), check mode
-    or a task with its own C(async) run it the ordinary way. The result is the module's own.
 seealso:
   - module: agenta.fleet.database_backup
 """
@@ -120,7 +99,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.agenta.fleet.plugins.module_utils import docker_access, run_journal
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import DeploymentError, plain_name
 from ansible_collections.agenta.fleet.plugins.module_utils.postgres_access import (
-    connection_argument_spec, existing_databases, ident, missing_dump, open_server, restore_all, within)
+    connection_argument_spec, existing_databases, ident, missing_dump, open_server, restore_all,
+    restore_job_argument_spec, within)
 
 
 def main():
@@ -128,10 +108,8 @@ def main():
     spec.update(source=dict(type="path"),
                 restore=dict(type="list", elements="dict", default=[]),
                 into_prefix=dict(type="str", default=""),
-                drop=dict(type="list", elements="str", default=[]),
-                jobs=dict(type="int", default=2),
-                run_journal=dict(type="path"),
-                run_id=dict(type="str", default=""))
+                drop=dict(type="list", elements="str", default=[]))
+    spec.update(restore_job_argument_spec())
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     if not module.check_mode:

@@ -35,6 +35,7 @@ author:
   - Agenta fleet maintainers (@agenta-fleet)
 extends_documentation_fragment:
   - agenta.fleet.postgres_target
+  - agenta.fleet.restore_job
   - agenta.fleet.compose_deployment
 options:
   env_file:
@@ -77,22 +78,6 @@ options:
       as they were.
     type: bool
     default: true
-  jobs:
-    description: Parallel jobs of C(pg_restore) for V(directory) dumps.
-    type: int
-    default: 2
-  run_journal:
-    description:
-      - The run journal of the host (M(agenta.fleet.run_lock)); when it belongs to O(run_id), the module records in
-        it when the databases start being replaced and when they are, so that a run whose controller died says how
-        far its restore got.
-      - While it restores, the module notes there how many databases are restored and which one it is on; the
-        controller shows them (see the notes).
-    type: path
-  run_id:
-    description: The run whose journal O(run_journal) is.
-    type: str
-    default: ""
 attributes:
   check_mode:
     support: full
@@ -111,11 +96,6 @@ attributes:
 requirements:
   - Docker with the Compose v2 plugin (C(docker compose)) or C(docker-compose) on the host.
 notes:
-  - The module runs as an asynchronous job through its action plugin, which prints a line every
-    C(agenta_progress_interval) seconds (a variable of the host or play, default 15) while the restore runs, with
-    the time so far and the databases restored so far (read from O(run_journal)). Databases the pre-checks measured
-    below C(agenta_progress_min_bytes) (default 256 MiB, seconds of work), C(agenta_progress_interval=0), check mode
-    or a task with its own C(async) run it the ordinary way. The result is the module's own.
   - The health of the API is the caller's to wait for (M(agenta.fleet.deployment_info) with C(health=true)).
 seealso:
   - module: agenta.fleet.backup_info
@@ -191,7 +171,8 @@ from ansible_collections.agenta.fleet.plugins.module_utils.alembic_common import
 from ansible_collections.agenta.fleet.plugins.module_utils.compose_release import write_atomic
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import DeploymentError, plain_name
 from ansible_collections.agenta.fleet.plugins.module_utils.postgres_access import (
-    connection_argument_spec, existing_databases, ident, measure, missing_dump, open_server, restore_all, within)
+    connection_argument_spec, existing_databases, ident, measure, missing_dump, open_server, restore_all,
+    restore_job_argument_spec, within)
 
 KEPT_SUFFIX = ".before-restore"
 
@@ -428,10 +409,8 @@ def main():
                 revisions=dict(type="dict", default={}),
                 put_back_compose_file=dict(type="bool", default=False),
                 start=dict(type="bool", default=True),
-                revert=dict(type="bool", default=True),
-                jobs=dict(type="int", default=2),
-                run_journal=dict(type="path"),
-                run_id=dict(type="str", default=""))
+                revert=dict(type="bool", default=True))
+    spec.update(restore_job_argument_spec())
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     p["compose_file"] = p["compose_file"] or os.path.join(p["compose_dir"], "docker-compose.gh.yml")
