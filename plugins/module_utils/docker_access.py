@@ -28,7 +28,14 @@ ONESHOT_LABEL = "agenta.fleet.alembic_migration"
 
 
 class DockerAccessError(Exception):
-    """One sentence that says what is wrong."""
+    """One sentence that says what is wrong. started is False when run_oneshot failed before its container started
+    (nothing ran in it), else None."""
+    started = None
+
+
+def _not_started(exc):
+    exc.started = False
+    return exc
 
 
 def _reason(exc):
@@ -208,18 +215,19 @@ def run_oneshot(client, image, argv, environment=None, network=None, workdir=Non
     try:
         client.images.get(image)
     except docker_errors.ImageNotFound:
-        raise DockerAccessError("Image %s is not on this host; pull it first." % image)
+        raise _not_started(DockerAccessError("Image %s is not on this host; pull it first." % image))
     except Exception as exc:
-        raise DockerAccessError("Could not inspect image %s: %s." % (image, _reason(exc)))
+        raise _not_started(DockerAccessError("Could not inspect image %s: %s." % (image, _reason(exc))))
     if network:
         try:
             client.networks.get(network)
         except docker_errors.NotFound:
-            raise DockerAccessError("Could not find network %s." % network)
+            raise _not_started(DockerAccessError("Could not find network %s." % network))
         except Exception as exc:
-            raise DockerAccessError("Could not inspect network %s: %s." % (network, _reason(exc)))
+            raise _not_started(DockerAccessError("Could not inspect network %s: %s." % (network, _reason(exc))))
     name = "%s-%s" % (name_prefix, uuid.uuid4().hex[:10])
     container = None
+    started = False
     try:
         try:
             container = client.containers.create(
@@ -228,6 +236,7 @@ def run_oneshot(client, image, argv, environment=None, network=None, workdir=Non
                 labels=labels if labels is not None else {ONESHOT_LABEL: "oneshot"}, volumes=volumes or None,
                 detach=True)
             container.start()
+            started = True
             watcher = _Watch(container, watch) if watch is not None else None
             try:
                 status = container.wait(timeout=timeout)
@@ -242,8 +251,9 @@ def run_oneshot(client, image, argv, environment=None, network=None, workdir=Non
                 raise DockerAccessError("%s%s in a one-shot container of %s did not finish within %s s, so the container "
                                         "was stopped and removed; if it needs longer, raise %s and run again."
                                         % (purpose[:1].upper(), purpose[1:], image, timeout, timeout_setting))
-            raise DockerAccessError("Running %s in a one-shot container of %s failed: %s."
-                                    % (purpose, image, _reason(exc)))
+            error = DockerAccessError("Running %s in a one-shot container of %s failed: %s."
+                                      % (purpose, image, _reason(exc)))
+            raise error if started else _not_started(error)
     finally:
         if container is not None:
             try:

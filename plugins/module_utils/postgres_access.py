@@ -272,8 +272,13 @@ def restore_all(server, source, items, jobs, timeout, note=None):
     if note is not None:
         watch = progress.changes_watch(
             note, lambda container: restore_progress(container.logs(stdout=True, stderr=False), len(items)))
-    code, out, err = server.client_run(argv, volumes={source: {"bind": "/backup", "mode": "ro"}}, timeout=timeout,
-                                       purpose="pg_restore", watch=watch)
+    try:
+        code, out, err = server.client_run(argv, volumes={source: {"bind": "/backup", "mode": "ro"}},
+                                           timeout=timeout, purpose="pg_restore", watch=watch)
+    except docker_access.DockerAccessError as exc:
+        if exc.started is False:  # its container never started: no database was touched
+            exc.unchanged = True
+        raise
     if code != 0:
         failed = (_marks(out, "fail") or [["?", "pg_restore"]])[0]
         said = err or "\n".join(x for x in (out or "").splitlines() if not x.startswith("agenta.fleet:"))

@@ -89,6 +89,13 @@ options:
   manifest:
     description: A backup's C(manifest.json) to read (RV(manifest)).
     type: path
+  newest_manifest:
+    description:
+      - Without O(manifest), read the C(manifest.json) of the newest backup in O(backup_dir) (RV(manifest)), the
+        sub-folder with the greatest name (backups are named by their UTC time) that holds one, links left out.
+        The C(path) of RV(manifest) is empty when there is none.
+    type: bool
+    default: false
   run_journal:
     description: The host's run lock and journal (M(agenta.fleet.run_lock)) to read (RV(run_lock)).
     type: path
@@ -324,9 +331,12 @@ files:
   type: dict
   sample: {/opt/agenta/.env: {exists: true, kind: file, mount_point: false, writable: true, problem: null}}
 manifest:
-  description: The backup manifest of O(manifest) (C(exists), C(content) as parsed, C(error) when it is no JSON object).
-  returned: when O(manifest) is set
+  description:
+    - The backup manifest of O(manifest) or O(newest_manifest) (C(path), C(exists), C(content) as parsed, C(error) when
+      it is no JSON object).
+  returned: when O(manifest) or O(newest_manifest) is set
   type: dict
+  sample: {path: /var/backups/agenta/20261203T080000Z/manifest.json, exists: true, content: {name: 20261203T080000Z}, error: null}
 run_lock:
   description:
     - The run lock of O(run_journal) (C(held), C(journal) of the run that holds it, C(age_seconds) since its last
@@ -411,6 +421,19 @@ def list_backups(folder):
     return [name for _mtime, name in sorted(found)]
 
 
+def newest_manifest(folder):
+    """The manifest.json of the sub-folder of folder with the greatest name that holds one (links left out), or ""."""
+    try:
+        names = sorted(os.listdir(folder), reverse=True)
+    except OSError:
+        return ""
+    for name in names:
+        path = os.path.join(folder, name)
+        if not os.path.islink(path) and os.path.isfile(os.path.join(path, "manifest.json")):
+            return os.path.join(path, "manifest.json")
+    return ""
+
+
 def mount_points(path="/proc/self/mountinfo"):
     """Every mount point of this host's mount table (octal escapes undone)."""
     found = set()
@@ -445,7 +468,7 @@ def look_at(path, mounts):
 
 
 def read_manifest(path):
-    out = dict(path=path, exists=os.path.isfile(path), content=None, error=None)
+    out = dict(path=path, exists=bool(path) and os.path.isfile(path), content=None, error=None)
     if not out["exists"]:
         return out
     try:
@@ -644,6 +667,8 @@ def read_rest(params, client, containers, oneshots, env, env_out, version):
     result["files"] = dict((path, look_at(path, mounts)) for path in params["files"])
     if params["manifest"]:
         result["manifest"] = read_manifest(params["manifest"])
+    elif params["newest_manifest"] and params["backup_dir"]:
+        result["manifest"] = read_manifest(newest_manifest(params["backup_dir"]))
     if params["run_journal"]:
         journal = run_journal.read(params["run_journal"])
         last = run_journal.read(os.path.join(os.path.dirname(params["run_journal"]), run_journal.LAST_NAME))
@@ -679,6 +704,7 @@ def main():
             backup_dir=dict(type="path"),
             files=dict(type="list", elements="path", default=[]),
             manifest=dict(type="path"),
+            newest_manifest=dict(type="bool", default=False),
             run_journal=dict(type="path"),
             health=dict(type="bool", default=False),
             health_url=dict(type="str", default=""),

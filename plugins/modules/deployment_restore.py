@@ -353,7 +353,7 @@ class Restore(object):
         try:
             self.out["restored"] = restore_all(self.server, p["source"], items, p["jobs"], p["timeout"],
                                                note=run_journal.noter(p["run_journal"], p["run_id"]))
-        except DeploymentError as exc:
+        except (DeploymentError, docker_access.DockerAccessError) as exc:
             if getattr(exc, "unchanged", False):
                 self.out["databases_changed"] = False
             raise

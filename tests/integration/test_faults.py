@@ -131,7 +131,7 @@ def test_bad_input_is_refused_in_one_sentence_and_changes_nothing(lab, extra, se
     assert journal(lab) == {}
 
 
-def test_a_rollback_manifest_that_is_not_json_is_refused_in_one_sentence(lab):
+def test_a_rollback_manifest_that_is_not_json_relative_or_missing_is_refused_in_one_sentence(lab):
     lab.sh(HOST, "sh", "-c", "mkdir -p /srv/bad && echo 'not json' > /srv/bad/manifest.json")
     before = (lab.revisions(HOST), lab.row_counts(HOST))
     run = lab.playbook(REPO / "playbooks" / "rollback-agenta.yml", limit=HOST,
@@ -143,6 +143,19 @@ def test_a_rollback_manifest_that_is_not_json_is_refused_in_one_sentence(lab):
         "(ls /var/backups/agenta)."), msg
     assert (lab.revisions(HOST), lab.row_counts(HOST)) == before
     lab.sh(HOST, "rm", "-rf", "/srv/bad")
+    # The manifest is read by the pre-flight's own call: a relative path is refused before any host is read, and a
+    # backup folder without a backup in it says there is nothing to roll back to.
+    run = lab.playbook(REPO / "playbooks" / "rollback-agenta.yml", limit=HOST,
+                       extra_vars={"agenta_rollback_manifest": "bad/manifest.json"})
+    assert run.rc != 0
+    assert failures(run) == ["agenta_rollback_manifest must be the absolute path of a manifest.json on the host, "
+                             "not bad/manifest.json."]
+    run = lab.playbook(REPO / "playbooks" / "rollback-agenta.yml", limit=HOST,
+                       extra_vars={"agenta_backup_dir": "/srv/no-backups"})
+    assert run.rc != 0
+    assert failures(run) == [f"No backup manifest under /srv/no-backups on {HOST}; there is nothing to roll back to."]
+    assert (lab.revisions(HOST), lab.row_counts(HOST)) == before
+    assert lab.sh(HOST, "sh", "-c", "test -e /srv/no-backups && echo there || echo absent").stdout.strip() == "absent"
 
 
 def state(lab) -> tuple:

@@ -73,6 +73,39 @@ def test_other_errors_keep_their_reason():
     assert container.removed == (True, True)
 
 
+class StartFails(Container):
+    def start(self):
+        raise RuntimeError("error mounting /var/backups/agenta/x: no such file or directory")
+
+
+class NoNetwork(Client):
+    def __init__(self, container):
+        Client.__init__(self, container)
+        self.networks = self
+
+    def get(self, image):
+        if image == "gone_default":  # the one network of this stand-in; images and networks share get()
+            raise RuntimeError("network gone_default not found")
+        return image
+
+
+def test_an_error_says_whether_the_container_started():
+    # After the start: what ran in it may have changed something.
+    with pytest.raises(docker_access.DockerAccessError) as info:
+        docker_access.run_oneshot(Client(Container(RuntimeError("connection reset"))), "img", ["true"])
+    assert info.value.started is None
+    # Before it (the container would not start, the network cannot be inspected): nothing ran.
+    container = StartFails()
+    with pytest.raises(docker_access.DockerAccessError) as info:
+        docker_access.run_oneshot(Client(container), "img", ["true"])
+    assert info.value.started is False and container.removed == (True, True)
+    assert str(info.value).endswith("failed: error mounting /var/backups/agenta/x: no such file or directory.")
+    with pytest.raises(docker_access.DockerAccessError) as info:
+        docker_access.run_oneshot(NoNetwork(Container()), "img", ["true"], network="gone_default")
+    assert info.value.started is False
+    assert str(info.value) == "Could not inspect network gone_default: network gone_default not found."
+
+
 def test_a_finished_container_returns_its_output():
     container = Container()
     assert docker_access.run_oneshot(Client(container), "img", ["true"]) == (0, b"out", b"")

@@ -15,9 +15,9 @@ try:
 except ImportError:  # ansible-test units: the collection is importable already (pytest from a checkout needs it)
     pass
 
-from ansible_collections.agenta.fleet.plugins.module_utils import deployment as d
+from ansible_collections.agenta.fleet.plugins.module_utils import deployment as d, docker_access
 from ansible_collections.agenta.fleet.plugins.module_utils.postgres_access import (
-    DUMP_SCRIPT, RESTORE_SCRIPT, dump_all, restore_progress)
+    DUMP_SCRIPT, RESTORE_SCRIPT, dump_all, restore_all, restore_progress)
 
 
 def test_nothing_restored_yet():
@@ -73,6 +73,27 @@ def test_every_dump_is_listed_then_each_database_is_recreated_and_restored(tmp_p
     steps = [line.split()[0] + (" --list" if "--list" in line else "") for line in calls.splitlines()]
     assert steps == ["pg_restore --list", "pg_restore --list", "psql", "pg_restore", "psql", "pg_restore"]
     assert "agenta.fleet:restored:b:b:" in proc.stdout
+
+
+class _Unstarted(object):
+    """A server whose one-shot container fails before or after it started."""
+
+    def __init__(self, started):
+        self.started = started
+
+    def client_run(self, argv, **kwargs):
+        exc = docker_access.DockerAccessError("Running pg_restore in a one-shot container of postgres:16 failed: x.")
+        exc.started = self.started
+        raise exc
+
+
+@pytest.mark.parametrize("started,unchanged", [(False, True), (None, False)])
+def test_a_restore_whose_container_never_started_changed_no_database(tmp_path, started, unchanged):
+    (tmp_path / "a.dump").write_bytes(b"x")
+    items = [dict(name="a", into="a", file="a.dump", format="custom")]
+    with pytest.raises(docker_access.DockerAccessError) as exc:
+        restore_all(_Unstarted(started), str(tmp_path), items, 1, 60)
+    assert getattr(exc.value, "unchanged", False) is unchanged
 
 
 def test_counts_of_the_dump_session_are_tagged_with_its_own_database():

@@ -15,6 +15,7 @@ try:
 except ImportError:  # ansible-test units: the collection is importable already (pytest from a checkout needs it)
     pass
 
+from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
 from ansible_collections.agenta.fleet.plugins.modules import deployment_restore as dr
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import DeploymentError
 
@@ -157,6 +158,29 @@ def test_after_a_database_changed_a_failure_leaves_the_backups_files(tmp_path):
     assert (deploy / "docker-compose.gh.yml").read_text() == "services: {api: {}, web: {}, postgres: {}}\n"
     assert run.module.failed["reverted"] is False
     assert run.module.failed["msg"] == "pg_restore of database agenta_oss_core failed: disk full."
+
+
+@pytest.mark.parametrize("started,changed", [(False, False), (None, True)])
+def test_a_restore_container_that_never_started_changed_no_database(tmp_path, monkeypatch, started, changed):
+    run, deploy = a_restore(tmp_path)
+    run.p.update(jobs=1, timeout=60)
+    run.replace_files([])
+
+    def restore_all(*args, **kwargs):
+        exc = docker_access.DockerAccessError("Could not find network agenta-oss-gh_default.")
+        exc.started = started
+        if started is False:
+            exc.unchanged = True  # as postgres_access.restore_all marks it
+        raise exc
+    monkeypatch.setattr(dr, "restore_all", restore_all)
+    with pytest.raises(docker_access.DockerAccessError):
+        run.replace_databases([dict(name="a", into="a", file="a.dump", format="custom")], [])
+    assert run.out["databases_changed"] is changed
+    # The failure puts the deployment's files back only when no database changed.
+    with pytest.raises(SystemExit):
+        run.fail(docker_access.DockerAccessError("Could not find network agenta-oss-gh_default."))
+    assert run.module.failed["reverted"] is not changed
+    assert (deploy / ".env.oss.gh").read_text() == "AGENTA_API_IMAGE_TAG=%s\n" % ("v0.43.0" if changed else "v0.44.4")
 
 
 def test_a_backup_without_its_env_file_is_refused_before_anything_changes(tmp_path):
