@@ -13,8 +13,9 @@ Cases
   upgrade    the collection (upgrade-agenta.yml -l staging-1) / the plain commands typed on the host (pg_dump -Fc of
              every database + sha256, the new image's one-shot `alembic upgrade head`, the tag, `up -d`, health,
              `alembic current`) / bench/handwritten-upgrade.yml (the same steps, community.docker + pg_dump)
-  noop       upgrade-agenta.yml again with nothing pending / `alembic current` in the api container
-  status     status.yml -l staging-1 / a one-line status (image of the api container + `alembic current`)
+  noop       upgrade-agenta.yml again with nothing pending / `alembic current` in the api container / the floor
+             of any playbook that reads the host once (bench/floor.yml: Ansible's start and one ping)
+  status     status.yml -l staging-1 / a one-line status (image of the api container + `alembic current`) / the floor
   backup     backup-agenta.yml -l staging-1 / plain pg_dump of every database; MB/s of each
   fleet      T(N)/T(1): upgrade-agenta.yml on N staging hosts (default canary 1) against one host (--hosts)
 --mb 0,100,1024: one lab per size (seeded with that many extra MB), the upgrade and the backup at each size, the other
@@ -194,6 +195,8 @@ def bench_size(mb: int, reps: int, counts: list[int], keep: bool, everything: bo
         size = db_megabytes(host)
         plays = str(REPO / "playbooks")
         collection = lambda: ansible(f"{plays}/upgrade-agenta.yml", "staging-1", "-e", f"agenta_target_tag={NEW}")
+        # What any playbook that reads the host once pays: Ansible's start and one module call (bench/floor.yml).
+        floor = lambda: ansible(str(REPO / "bench" / "floor.yml"), "staging-1")
         contenders = {
             "plain commands": lambda: sh(host, fmt(PLAIN_UPGRADE)),
             "agenta.fleet": collection,
@@ -209,13 +212,14 @@ def bench_size(mb: int, reps: int, counts: list[int], keep: bool, everything: bo
             reset(host)
             collection()
             noop = rounds({"alembic current": lambda: sh(host, fmt(PLAIN_CURRENT)), "agenta.fleet (nothing pending)":
-                           collection}, reps)
+                           collection, "Ansible floor (one ping)": floor}, reps)
             base = statistics.median(noop["alembic current"])
             for name, times in noop.items():
                 lines.append(row("nothing pending", name, times, base))
 
             status = rounds({"one-line status": lambda: sh(host, fmt(PLAIN_STATUS)),
-                             "status.yml": lambda: ansible(f"{plays}/status.yml", "staging-1")}, reps)
+                             "status.yml": lambda: ansible(f"{plays}/status.yml", "staging-1"),
+                             "Ansible floor (one ping)": floor}, reps)
             base = statistics.median(status["one-line status"])
             for name, times in status.items():
                 lines.append(row("status", name, times, base))

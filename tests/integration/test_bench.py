@@ -18,5 +18,6 @@ def test_bench_quick_mode_runs_every_case_and_writes_the_table(tmp_path):
     table = out.read_text()
     for case in ("| upgrade, ", "| nothing pending |", "| status |", "| backup, "):
         assert case in table, table
-    for contender in ("plain commands", "agenta.fleet", "hand-written playbook", "status.yml", "backup-agenta.yml"):
+    for contender in ("plain commands", "agenta.fleet", "hand-written playbook", "status.yml", "backup-agenta.yml",
+                      "Ansible floor (one ping)"):
         assert f"| {contender} |" in table, table
