@@ -253,7 +253,10 @@ def run_oneshot(client, image, argv, environment=None, network=None, workdir=Non
                                         % (purpose[:1].upper(), purpose[1:], image, timeout, timeout_setting))
             error = DockerAccessError("Running %s in a one-shot container of %s failed: %s."
                                       % (purpose, image, _reason(exc)))
-            raise error if started else _not_started(error)
+            # Not started only when the engine refused to create or start it (an API error); a connection that broke
+            # during the start may have left it running.
+            refused = container is None or isinstance(exc, docker_errors.APIError)
+            raise error if started or not refused else _not_started(error)
     finally:
         if container is not None:
             try:

@@ -92,7 +92,8 @@ options:
   newest_manifest:
     description:
       - Without O(manifest), read the C(manifest.json) of the newest backup in O(backup_dir) (RV(manifest)), the
-        sub-folder with the greatest name (backups are named by their UTC time) that holds one, links left out.
+        sub-folder named by its UTC time (C(YYYYMMDDTHHMMSSZ)) with the greatest name that holds one, links and other
+        folders left out.
         The C(path) of RV(manifest) is empty when there is none.
     type: bool
     default: false
@@ -422,14 +423,16 @@ def list_backups(folder):
 
 
 def newest_manifest(folder):
-    """The manifest.json of the sub-folder of folder with the greatest name that holds one (links left out), or ""."""
+    """The manifest.json of the backup in folder with the greatest name (YYYYMMDDTHHMMSSZ) that holds one (links and
+    other folders left out), or ""."""
     try:
         names = sorted(os.listdir(folder), reverse=True)
     except OSError:
         return ""
     for name in names:
         path = os.path.join(folder, name)
-        if not os.path.islink(path) and os.path.isfile(os.path.join(path, "manifest.json")):
+        if (backup_set.BACKUP_NAME.match(name) and not os.path.islink(path)
+                and os.path.isfile(os.path.join(path, "manifest.json"))):
             return os.path.join(path, "manifest.json")
     return ""
 

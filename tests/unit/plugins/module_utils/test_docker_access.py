@@ -73,9 +73,14 @@ def test_other_errors_keep_their_reason():
     assert container.removed == (True, True)
 
 
-class StartFails(Container):
+class StartRefused(Container):
     def start(self):
-        raise RuntimeError("error mounting /var/backups/agenta/x: no such file or directory")
+        raise docker_access.docker_errors.APIError("error mounting /var/backups/agenta/x: no such file or directory")
+
+
+class StartLost(Container):
+    def start(self):
+        raise ConnectionError("Connection aborted.")
 
 
 class NoNetwork(Client):
@@ -95,11 +100,15 @@ def test_an_error_says_whether_the_container_started():
         docker_access.run_oneshot(Client(Container(RuntimeError("connection reset"))), "img", ["true"])
     assert info.value.started is None
     # Before it (the container would not start, the network cannot be inspected): nothing ran.
-    container = StartFails()
+    container = StartRefused()
     with pytest.raises(docker_access.DockerAccessError) as info:
         docker_access.run_oneshot(Client(container), "img", ["true"])
     assert info.value.started is False and container.removed == (True, True)
     assert str(info.value).endswith("failed: error mounting /var/backups/agenta/x: no such file or directory.")
+    # A connection lost during the start may have left it running.
+    with pytest.raises(docker_access.DockerAccessError) as info:
+        docker_access.run_oneshot(Client(StartLost()), "img", ["true"])
+    assert info.value.started is None
     with pytest.raises(docker_access.DockerAccessError) as info:
         docker_access.run_oneshot(NoNetwork(Container()), "img", ["true"], network="gone_default")
     assert info.value.started is False

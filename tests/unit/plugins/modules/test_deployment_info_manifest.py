@@ -27,6 +27,7 @@ def test_the_newest_manifest_is_the_greatest_name_that_holds_one(tmp_path):
     backup(tmp_path, "20261201T100000Z", "{}")
     newest = backup(tmp_path, "20261203T080000Z", json.dumps({"name": "20261203T080000Z"}))
     backup(tmp_path, "20261204T090000Z")  # no manifest: an unfinished backup
+    backup(tmp_path, "20261203T080000Z.bak", "{}")  # a copy by hand: not a backup's name
     os.makedirs(str(tmp_path / "pre-restore" / "20261205T000000Z"))  # the safety backups are one level deeper
     # "latest" sorts after every time-named backup: a link is never taken for one.
     os.symlink(os.path.join(str(tmp_path), "20261201T100000Z"), str(tmp_path / "latest"))
