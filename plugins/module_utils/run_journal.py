@@ -7,6 +7,7 @@ last-run.json. Written atomically (a new file, then rename), 0600 in a 0700 fold
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -104,6 +105,84 @@ def _note(path, run_id, fields):
         # The run goes on; the lock (taken earlier in the same folder) still names it.
         return False
     return True
+
+
+class LockHeld(Exception):
+    """Another live run holds the lock: msg is the one sentence to show, held_by that run's journal."""
+
+    def __init__(self, msg, held_by=None):
+        super(LockHeld, self).__init__(msg)
+        self.msg, self.held_by = msg, held_by
+
+
+def lock_argument_spec():
+    """The options of a run lock besides its path and run_id: agenta.fleet.run_lock's own, and the suboptions of
+    agenta.fleet.database_backup's lock (taken as its first step)."""
+    return dict(
+        playbook=dict(type="str", default="upgrade"),
+        owner=dict(type="str", default=""),
+        phase=dict(type="str", default=""),
+        details=dict(type="dict", default={}),
+        stale_after=dict(type="int", default=21600),
+        break_lock=dict(type="bool", default=False),
+    )
+
+
+def lock_problem(run_id, stale_after):
+    """The one sentence that refuses a lock's options, or ''."""
+    if not (run_id or "").strip():
+        return "run_id must name the run; it is empty."
+    if stale_after < 60:
+        return "stale_after must be at least 60 seconds, not %s." % stale_after
+    return ""
+
+
+def acquire(path, run_id, playbook="upgrade", owner="", phase="", details=None, stale_after=21600, break_lock=False,
+            check_mode=False):
+    """Take (or update) the lock of run_id at path. -> dict(journal, previous, took_over): the journal as written (in
+    check mode, as it would be), the journal of a dead run taken over and one sentence naming it ('' when none).
+    Raises LockHeld when another live run holds it, OSError when the file cannot be written."""
+    details = details or {}
+    out = dict(journal={}, previous=None, took_over="")
+    existing = read(path)
+    if existing.get("run_id") == run_id:
+        existing.update(details)
+        existing["updated"] = now()
+        if phase and phase != existing.get("phase"):
+            existing["phase"] = phase
+            existing.setdefault("steps", []).append({"phase": phase, "time": existing["updated"]})
+        out["journal"] = existing
+        if not check_mode:
+            write(path, existing)
+        return out
+    journal = dict(run_id=run_id, playbook=playbook, owner=owner, started=now(), updated=now(), phase=phase, steps=[])
+    if phase:
+        journal["steps"].append({"phase": phase, "time": journal["updated"]})
+    journal.update(details)
+    if existing:
+        age = age_seconds(existing)
+        stale = age is None or age > stale_after
+        if not (stale or break_lock):
+            raise LockHeld("The run lock %s is held by %s; wait for that run to end or, if it is dead (its controller "
+                           "was stopped), run again with -e agenta_break_lock=true." % (path, describe(existing)),
+                           held_by=existing)
+        why = ("its journal was last written %d minutes ago" % (age // 60)) if stale and age is not None else (
+            "its journal cannot be read" if stale else "agenta_break_lock is set")
+        out["previous"] = existing
+        out["took_over"] = ("Took over the run lock of %s, which ended without releasing it (%s); check what it "
+                            "left before trusting the host." % (describe(existing), why))
+        journal["took_over_from"] = existing
+    out["journal"] = journal
+    if check_mode:
+        return out
+    try:
+        write(path, journal, exclusive=not existing)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise
+        raise LockHeld("The run lock %s is held by %s; wait for that run to end and run again."
+                       % (path, describe(read(path))))
+    return out
 
 
 def age_seconds(journal, at=None):

@@ -102,6 +102,39 @@ options:
     description: The run whose journal O(run_journal) is.
     type: str
     default: ""
+  lock:
+    description:
+      - Take the host's run lock O(run_journal) for O(run_id) as the first step, before the backup reads or writes
+        anything, as M(agenta.fleet.run_lock) takes it (the same journal, the same refusal naming a live run that
+        holds it, the same take-over of a dead one); saves the playbooks a call of their own. Needs O(run_journal)
+        and O(run_id). In check mode it says whether the lock could be taken and writes nothing.
+      - Released as before, by M(agenta.fleet.run_lock) with O(agenta.fleet.run_lock#module:state=released).
+    type: dict
+    suboptions:
+      playbook:
+        description: As O(agenta.fleet.run_lock#module:playbook).
+        type: str
+        default: upgrade
+      owner:
+        description: As O(agenta.fleet.run_lock#module:owner).
+        type: str
+        default: ""
+      phase:
+        description: As O(agenta.fleet.run_lock#module:phase), the phase the run starts in.
+        type: str
+        default: ""
+      details:
+        description: As O(agenta.fleet.run_lock#module:details).
+        type: dict
+        default: {}
+      stale_after:
+        description: As O(agenta.fleet.run_lock#module:stale_after).
+        type: int
+        default: 21600
+      break_lock:
+        description: As O(agenta.fleet.run_lock#module:break_lock).
+        type: bool
+        default: false
 attributes:
   check_mode:
     support: full
@@ -133,6 +166,17 @@ EXAMPLES = r"""
     env_file: /opt/agenta/hosting/docker-compose/oss/.env.oss.gh
     backup_dir: /var/backups/agenta
     keep: 5
+
+- name: Take the host's run lock, then back up
+  agenta.fleet.database_backup:
+    env_file: /opt/agenta/hosting/docker-compose/oss/.env.oss.gh
+    backup_dir: /var/backups/agenta
+    run_journal: /var/lib/agenta-fleet/run.json
+    run_id: backup-20261203T080000Z-4711
+    lock:
+      playbook: backup
+      owner: alice@controller
+      phase: backing up
 
 - name: Back up two databases in directory format, with a trial restore
   agenta.fleet.database_backup:
@@ -189,6 +233,13 @@ seconds:
   description: How long the whole run took.
   returned: always
   type: float
+lock:
+  description:
+    - With O(lock), the run lock as taken, as M(agenta.fleet.run_lock) returns it (C(journal), C(previous),
+      C(took_over)); C(took_over) is one sentence naming a dead run whose lock was taken over, or empty.
+    - When another live run holds the lock, C(held_by) is that run's journal (the module then fails).
+  returned: when O(lock) is given
+  type: dict
 """
 
 import os
@@ -293,6 +344,24 @@ def take(module, server, folder, path, name, names, sizes, image):
     return manifest, dumps, matched
 
 
+def take_lock(module):
+    """The run lock of run_id, taken before the backup reads anything (as agenta.fleet.run_lock takes it):
+    -> {'lock': {...}} for the result; fails the module in one sentence when another live run holds it."""
+    p, lock = module.params, module.params["lock"]
+    problem = run_journal.lock_problem(p["run_id"], lock["stale_after"])
+    if problem:
+        module.fail_json(msg="lock: " + problem)
+    try:
+        taken = run_journal.acquire(p["run_journal"], p["run_id"], lock["playbook"], lock["owner"], lock["phase"],
+                                    lock["details"], lock["stale_after"], lock["break_lock"], module.check_mode)
+    except run_journal.LockHeld as exc:
+        module.fail_json(msg=exc.msg, lock=dict(held_by=exc.held_by))
+    except (IOError, OSError) as exc:
+        module.fail_json(msg="Could not write the run lock %s: %s; check that its folder is writable."
+                             % (p["run_journal"], exc.strerror or exc))
+    return dict(lock=taken)
+
+
 def main():
     spec = connection_argument_spec()
     spec.update(backup_dir=dict(type="path", required=True),
@@ -310,8 +379,10 @@ def main():
                 compose_file=dict(type="path"),
                 host=dict(type="str", default=""),
                 run_journal=dict(type="path"),
-                run_id=dict(type="str", default=""))
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+                run_id=dict(type="str", default=""),
+                lock=dict(type="dict", options=run_journal.lock_argument_spec()))
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           required_by=dict(lock=["run_journal"]))
     p = module.params
     started = time.monotonic()
     if not module.check_mode:
@@ -325,6 +396,7 @@ def main():
     name = p["name"] or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     if not backup_set.BACKUP_NAME.match(name):
         module.fail_json(msg="The backup name %r is not of the form YYYYMMDDTHHMMSSZ." % name)
+    taken = take_lock(module) if p["lock"] is not None else {}
     try:
         folder = backup_set.check_backup_dir(p["backup_dir"])
         server = open_server(p)
@@ -342,13 +414,13 @@ def main():
             chosen = [by_name[n] for n in p["databases"]]
         image = api_image(server, p["compose_project"], p["api_service"])
     except (DeploymentError, docker_access.DockerAccessError) as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg=str(exc), **taken)
     names = [d["name"] for d in chosen]
     sizes = dict((d["name"], d.get("size")) for d in chosen)
     path = os.path.join(folder, name)
     out = dict(changed=True, name=name, path=path, manifest=os.path.join(path, "manifest.json"),
                databases=[dict(name=d["name"], size=d.get("size")) for d in chosen], removed=[],
-               trial_restore=None)
+               trial_restore=None, **taken)
     if os.path.lexists(path):
         module.fail_json(msg="%s already exists; wait a second and run the backup again." % path, **out)
     if module.check_mode:

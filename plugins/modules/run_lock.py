@@ -13,7 +13,8 @@ description:
   - One file per host (O(path)) says which run of agenta.fleet is changing the host, with its id, playbook, owner,
     start, the phase it reached, its backup and its migration. The upgrade, rollback and backup playbooks take it
     before they change anything and release it at the end, so a second run of the same host refuses in one
-    sentence naming the first.
+    sentence naming the first. A playbook whose first change is a backup lets M(agenta.fleet.database_backup)
+    take it in the same call (its option O(agenta.fleet.database_backup#module:lock)); this module releases it.
   - The modules that do the work (M(agenta.fleet.database_backup), M(agenta.fleet.alembic_migration)) add the
     backup and the migration to the journal of their run, so a run whose controller died leaves a trace of what
     it did. The next run reads it first.
@@ -119,7 +120,6 @@ last_run:
   type: dict
 """
 
-import errno
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -129,46 +129,13 @@ from ansible_collections.agenta.fleet.plugins.module_utils import run_journal
 
 def acquire(module, out):
     p = module.params
-    path = p["path"]
-    existing = run_journal.read(path)
-    journal = dict(run_id=p["run_id"], playbook=p["playbook"], owner=p["owner"], started=run_journal.now(),
-                   updated=run_journal.now(), phase=p["phase"], steps=[])
-    if p["phase"]:
-        journal["steps"].append({"phase": p["phase"], "time": journal["updated"]})
-    journal.update(p["details"])
-    if existing.get("run_id") == p["run_id"]:
-        existing.update(p["details"])
-        existing["updated"] = run_journal.now()
-        if p["phase"] and p["phase"] != existing.get("phase"):
-            existing["phase"] = p["phase"]
-            existing.setdefault("steps", []).append({"phase": p["phase"], "time": existing["updated"]})
-        out["journal"] = existing
-        if not module.check_mode:
-            run_journal.write(path, existing)
-        return
-    if existing:
-        age = run_journal.age_seconds(existing)
-        stale = age is None or age > p["stale_after"]
-        if not (stale or p["break_lock"]):
-            module.fail_json(msg="The run lock %s is held by %s; wait for that run to end or, if it is dead (its "
-                                 "controller was stopped), run again with -e agenta_break_lock=true."
-                                 % (path, run_journal.describe(existing)), held_by=existing, **out)
-        why = ("its journal was last written %d minutes ago" % (age // 60)) if stale and age is not None else (
-            "its journal cannot be read" if stale else "agenta_break_lock is set")
-        out["previous"] = existing
-        out["took_over"] = ("Took over the run lock of %s, which ended without releasing it (%s); check what it "
-                            "left before trusting the host." % (run_journal.describe(existing), why))
-        journal["took_over_from"] = existing
-    out["journal"] = journal
-    if module.check_mode:
-        return
     try:
-        run_journal.write(path, journal, exclusive=not existing)
-    except OSError as exc:
-        if exc.errno != errno.EEXIST:
-            raise
-        module.fail_json(msg="The run lock %s is held by %s; wait for that run to end and run again."
-                             % (path, run_journal.describe(run_journal.read(path))), **out)
+        out.update(run_journal.acquire(p["path"], p["run_id"], p["playbook"], p["owner"], p["phase"], p["details"],
+                                       p["stale_after"], p["break_lock"], module.check_mode))
+    except run_journal.LockHeld as exc:
+        if exc.held_by is not None:
+            out["held_by"] = exc.held_by
+        module.fail_json(msg=exc.msg, **out)
 
 
 def release(module, out):
@@ -191,25 +158,15 @@ def release(module, out):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", default=run_journal.DEFAULT_PATH),
-            state=dict(type="str", choices=["acquired", "released"], default="acquired"),
-            run_id=dict(type="str", required=True),
-            playbook=dict(type="str", default="upgrade"),
-            owner=dict(type="str", default=""),
-            phase=dict(type="str", default=""),
-            details=dict(type="dict", default={}),
-            stale_after=dict(type="int", default=21600),
-            break_lock=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
-    )
+    spec = run_journal.lock_argument_spec()
+    spec.update(path=dict(type="path", default=run_journal.DEFAULT_PATH),
+                state=dict(type="str", choices=["acquired", "released"], default="acquired"),
+                run_id=dict(type="str", required=True))
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
-    if not p["run_id"].strip():
-        module.fail_json(msg="run_id must name the run; it is empty.")
-    if p["stale_after"] < 60:
-        module.fail_json(msg="stale_after must be at least 60 seconds, not %s." % p["stale_after"])
+    problem = run_journal.lock_problem(p["run_id"], p["stale_after"])
+    if problem:
+        module.fail_json(msg=problem)
     out = dict(changed=True, journal={}, previous=None, took_over="",
                last_run=run_journal.read(os.path.join(os.path.dirname(p["path"]), run_journal.LAST_NAME)) or None)
     try:
