@@ -238,7 +238,7 @@ lock:
     - With O(lock), the run lock as taken, as M(agenta.fleet.run_lock) returns it (C(journal), C(previous),
       C(took_over)); C(took_over) is one sentence naming a dead run whose lock was taken over, or empty.
     - When another live run holds the lock, C(held_by) is that run's journal (the module then fails).
-  returned: when O(lock) is given
+  returned: when O(lock) is given and the call got as far as taking it (its options checked)
   type: dict
 """
 
@@ -350,7 +350,7 @@ def take_lock(module):
     p, lock = module.params, module.params["lock"]
     problem = run_journal.lock_problem(p["run_id"], lock["stale_after"])
     if problem:
-        module.fail_json(msg="lock: " + problem)
+        module.fail_json(msg=problem.replace("stale_after", "lock.stale_after"))
     try:
         taken = run_journal.acquire(p["run_journal"], p["run_id"], lock["playbook"], lock["owner"], lock["phase"],
                                     lock["details"], lock["stale_after"], lock["break_lock"], module.check_mode)

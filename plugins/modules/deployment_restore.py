@@ -31,6 +31,10 @@ description:
     them (the caller changed the databases already, for example by putting a moved PostgreSQL cluster back).
   - The login is read from the env file inside the module; the password goes into the exec's and the one-shot
     container's environment through the Docker API, never into an argument, a task's C(environment) or the result.
+  - In the run journal (O(run_journal)) the steps are C(restoring databases) (the first database is about to be
+    dropped), C(databases restored) (restored, the databases of O(drop) dropped, compared with the manifest),
+    C(services started) (after C(up -d)), or, for a failure once the files were being replaced, C(restore failed)
+    with the error (C(restore_error)) and whether the databases were changed; the next run names the last of them.
 author:
   - Agenta fleet maintainers (@agenta-fleet)
 extends_documentation_fragment:
@@ -363,7 +367,7 @@ class Restore(object):
             except DeploymentError as exc:
                 raise DeploymentError("Dropping database %s failed: %s." % (name, exc))
             self.out["dropped"].append(name)
-        run_journal.note(p["run_journal"], p["run_id"], phase="databases restored", progress=None)
+        run_journal.note(p["run_journal"], p["run_id"], progress=None)
         measured = measure(self.server, [i["name"] for i in items])
         unread = [name for name, data in measured.items() if data is None]
         if unread:
@@ -371,6 +375,8 @@ class Restore(object):
         problem = check_restored(p["restore"], measured, p["revisions"])
         if problem:
             raise DeploymentError(problem)
+        # Restored, the upgrade's databases dropped, every table's rows and version table as in the manifest.
+        run_journal.note(p["run_journal"], p["run_id"], phase="databases restored")
 
     def finish(self):
         """The services started on the restored files, then the kept files removed (they stay when this fails)."""
@@ -378,6 +384,7 @@ class Restore(object):
         if p["start"]:
             self.compose.run("up", "-d")
             self.out["up"] = True
+            run_journal.note(p["run_journal"], p["run_id"], phase="services started")
         if p["put_back_compose_file"]:
             self.out["services"] = self.compose.services()
         for _dest, copy in self.kept:
@@ -389,13 +396,15 @@ class Restore(object):
 
     def fail(self, exc):
         p = self.p
-        run_journal.note(p["run_journal"], p["run_id"], progress=None)
         msg = str(exc).rstrip(".") + "."
         if not self.out["databases_changed"] and self.out["changed"] and p["revert"]:
             try:
                 self.revert_files()
             except DeploymentError as again:
                 msg += " Putting everything back failed as well: %s." % str(again).rstrip(".")
+        # The next run names how this one ended (the message names no secret: the module's errors are masked).
+        run_journal.note(p["run_journal"], p["run_id"], phase="restore failed", restore_error=msg,
+                         databases_changed=self.out["databases_changed"], progress=None)
         self.module.fail_json(msg=msg, **self.out)
 
 

@@ -82,11 +82,13 @@ def test_check_mode_writes_no_lock(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, sentence", [
     (dict(lock=dict(phase="x")), "missing parameter(s) required by 'lock': run_journal"),
-    (dict(run_journal="/tmp/x.json", run_id=" ", lock=dict()), "lock: run_id must name the run; it is empty."),
-    (dict(run_journal="/tmp/x.json", run_id="R1", lock=dict(stale_after=5)),
-     "lock: stale_after must be at least 60 seconds, not 5."),
+    (dict(run_id=" ", lock=dict()), "run_id must name the run; it is empty."),
+    (dict(run_id="R1", lock=dict(stale_after=5)), "lock.stale_after must be at least 60 seconds, not 5."),
 ])
 def test_bad_lock_options_are_refused_before_anything_is_written(tmp_path, capsys, args, sentence):
+    journal = str(tmp_path / "state" / "run.json")
+    if "run_id" in args:
+        args["run_journal"] = journal
     out = call(capsys, tmp_path, **args)
     assert out["failed"] and out["msg"] == sentence, out
-    assert not os.path.exists("/tmp/x.json")
+    assert not os.path.exists(journal) and not os.path.exists(tmp_path / "backups")

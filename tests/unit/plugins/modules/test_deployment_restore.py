@@ -15,7 +15,7 @@ try:
 except ImportError:  # ansible-test units: the collection is importable already (pytest from a checkout needs it)
     pass
 
-from ansible_collections.agenta.fleet.plugins.module_utils import docker_access
+from ansible_collections.agenta.fleet.plugins.module_utils import docker_access, run_journal
 from ansible_collections.agenta.fleet.plugins.modules import deployment_restore as dr
 from ansible_collections.agenta.fleet.plugins.module_utils.deployment import DeploymentError
 
@@ -158,6 +158,53 @@ def test_after_a_database_changed_a_failure_leaves_the_backups_files(tmp_path):
     assert (deploy / "docker-compose.gh.yml").read_text() == "services: {api: {}, web: {}, postgres: {}}\n"
     assert run.module.failed["reverted"] is False
     assert run.module.failed["msg"] == "pg_restore of database agenta_oss_core failed: disk full."
+
+
+def test_a_failed_restore_notes_how_it_ended_in_the_run_journal(tmp_path):
+    run, deploy = a_restore(tmp_path, put_back_compose_file=False)
+    path = str(tmp_path / "state" / "run.json")
+    run_journal.write(path, dict(run_id="R1", phase="restoring databases", steps=[], progress={"step": "x"}))
+    run.p.update(run_journal=path, run_id="R1")
+    run.replace_files([])
+    run.out["databases_changed"] = True
+    with pytest.raises(SystemExit):
+        run.fail(DeploymentError("pg_restore of database agenta_oss_core failed: disk full"))
+    left = run_journal.read(path)
+    assert left["phase"] == "restore failed" and left["progress"] is None, left
+    assert left["restore_error"] == "pg_restore of database agenta_oss_core failed: disk full."
+    assert left["databases_changed"] is True and [s["phase"] for s in left["steps"]] == ["restore failed"]
+
+
+@pytest.mark.parametrize("problem", ["", "The restored data differs from the manifest: table x has 2 rows."])
+def test_the_journal_says_restored_only_after_the_comparison_and_started_after_up_d(tmp_path, monkeypatch, problem):
+    run, deploy = a_restore(tmp_path, put_back_compose_file=False)
+    path = str(tmp_path / "state" / "run.json")
+    run_journal.write(path, dict(run_id="R1", phase="rolling back", steps=[]))
+    run.p.update(run_journal=path, run_id="R1", jobs=1, timeout=60, restore=MANIFEST_DBS, revisions={}, start=True)
+    calls = []
+
+    class Compose(object):
+        def run(self, *args):
+            calls.append(("compose",) + args + (run_journal.read(path)["phase"],))
+
+    run.compose = Compose()
+    monkeypatch.setattr(dr, "restore_all", lambda *a, **k: [])
+    monkeypatch.setattr(dr, "existing_databases", lambda server, names: [])
+    monkeypatch.setattr(dr, "measure", lambda server, names: {n: {"tables": {}, "versions": {}} for n in names})
+    monkeypatch.setattr(dr, "check_restored", lambda *a: calls.append(("compare", run_journal.read(path)["phase"]))
+                        or problem)
+    items = [dict(name="agenta_oss_core", into="agenta_oss_core", file="a.dump", format="custom")]
+    if problem:
+        with pytest.raises(DeploymentError):
+            run.replace_databases(items, [])
+        assert run_journal.read(path)["phase"] == "restoring databases"
+        return
+    run.replace_databases(items, [])
+    run.finish()
+    # Compared while still "restoring databases"; "databases restored" before up -d; "services started" after it.
+    assert calls == [("compare", "restoring databases"), ("compose", "up", "-d", "databases restored")]
+    assert [s["phase"] for s in run_journal.read(path)["steps"]] == ["restoring databases", "databases restored",
+                                                                      "services started"]
 
 
 @pytest.mark.parametrize("started,changed", [(False, False), (None, True)])
