@@ -203,8 +203,8 @@ def test_the_journal_says_restored_only_after_the_comparison_and_started_after_u
     run.finish()
     # Compared while still "restoring databases"; "databases restored" before up -d; "services started" after it.
     assert calls == [("compare", "restoring databases"), ("compose", "up", "-d", "databases restored")]
-    assert [s["phase"] for s in run_journal.read(path)["steps"]] == ["restoring databases", "databases restored",
-                                                                      "services started"]
+    phases = [s["phase"] for s in run_journal.read(path)["steps"]]
+    assert phases == ["restoring databases", "databases restored", "services started"]
 
 
 @pytest.mark.parametrize("started,changed", [(False, False), (None, True)])
