@@ -128,12 +128,12 @@ def lock_argument_spec():
     )
 
 
-def lock_problem(run_id, stale_after):
-    """The one sentence that refuses a lock's options, or ''."""
+def lock_problem(run_id, stale_after, stale_option="stale_after"):
+    """The one sentence that refuses a lock's options, or ''; stale_option is how the caller names stale_after."""
     if not (run_id or "").strip():
         return "run_id must name the run; it is empty."
     if stale_after < 60:
-        return "stale_after must be at least 60 seconds, not %s." % stale_after
+        return "%s must be at least 60 seconds, not %s." % (stale_option, stale_after)
     return ""
 
 

@@ -348,9 +348,9 @@ def take_lock(module):
     """The run lock of run_id, taken before the backup reads anything (as agenta.fleet.run_lock takes it):
     -> {'lock': {...}} for the result; fails the module in one sentence when another live run holds it."""
     p, lock = module.params, module.params["lock"]
-    problem = run_journal.lock_problem(p["run_id"], lock["stale_after"])
+    problem = run_journal.lock_problem(p["run_id"], lock["stale_after"], "lock.stale_after")
     if problem:
-        module.fail_json(msg=problem.replace("stale_after", "lock.stale_after"))
+        module.fail_json(msg=problem)
     try:
         taken = run_journal.acquire(p["run_journal"], p["run_id"], lock["playbook"], lock["owner"], lock["phase"],
                                     lock["details"], lock["stale_after"], lock["break_lock"], module.check_mode)
