@@ -47,6 +47,34 @@ RESTORE_PLAY = """
         var: restore_result
 """
 
+# The restore as rollback-agenta.yml calls it: the deployment read first (restore_deployment), so that the safety
+# backup's call takes the run lock (restore_lock) before it reads anything.
+RESTORE_READ_PLAY = RESTORE_PLAY.replace("  tasks:\n", """  tasks:
+    - name: Read the deployment
+      agenta.fleet.deployment_info:
+        env_file: /opt/agenta/hosting/docker-compose/oss/.env.oss.gh
+      register: read
+""", 1).replace("        name: agenta.fleet.restore\n", """        name: agenta.fleet.restore
+      vars:
+        restore_deployment: "{{ read }}"
+""", 1)
+
+# Another run (its controller alive, as far as this host knows) holds the host's run lock.
+HOLD_LOCK_PLAY = """
+- name: Hold the run lock as another run
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Take the lock
+      agenta.fleet.run_lock:
+        run_id: upgrade-someone-else
+        playbook: upgrade
+        owner: alice@elsewhere
+        phase: upgrading
+"""
+JOURNAL = "/var/lib/agenta-fleet/run.json"
+RESTORE_LOCK = {"playbook": "rollback", "owner": "tester@controller", "phase": "rolling back"}
+
 SEED_CMD = ["docker", "exec", "-e", "PYTHONPATH=/app", "-w", "/app/oss/databases/postgres/migrations",
             "agenta-oss-gh-api-1", "alembic", "-c", "alembic.oss.ini"]
 
@@ -365,10 +393,45 @@ def test_restore_in_check_mode_is_a_plan_that_changes_nothing(lab, state):
     assert lab.sh(HOST, "test", "-e", f"{BACKUP_DIR}/pre-restore", check=False).returncode != 0
 
 
+@pytest.mark.parametrize("read_first", [True, False], ids=["lock-in-safety-backup", "lock-call-of-its-own"])
+def test_a_restore_refuses_while_another_run_holds_the_lock_and_changes_nothing(lab, state, read_first):
+    """restore_lock: another live run holds the host's run lock. Read first as rollback-agenta.yml does, the safety
+    backup's call refuses before it reads anything; without that read (or without a safety backup) the role's own
+    agenta.fleet.run_lock call refuses. Either way run_lock's one sentence, and nothing is written or changed."""
+    ok(lab.playbook(HOLD_LOCK_PLAY, limit=HOST))
+    try:
+        play = RESTORE_READ_PLAY if read_first else RESTORE_PLAY
+        res = lab.playbook(play, limit=HOST, extra_vars={"restore_lock": RESTORE_LOCK, "agenta_run_id": "rollback-t-1"})
+        assert res.rc != 0
+        msg = failure_messages(res)[0]
+        assert msg.startswith(f"The run lock {JOURNAL} is held by run upgrade-someone-else (upgrade by alice@elsewhere, "), msg
+        failed = [t["task"]["name"] for play_ in res.json["plays"] for t in play_["tasks"]
+                  if t["hosts"].get(HOST, {}).get("failed")]
+        assert failed[0].endswith("Back up every database, check each dump and write the manifest" if read_first
+                                  else "Take the host's run lock"), failed
+        assert read_json(lab, HOST, JOURNAL)["run_id"] == "upgrade-someone-else"
+        assert lab.sh(HOST, "test", "-e", f"{BACKUP_DIR}/pre-restore", check=False).returncode != 0
+        assert lab.revisions(HOST) == state["damaged_revisions"]
+        assert env_value(lab, HOST, "AGENTA_API_IMAGE_TAG") == lab.new_release
+    finally:
+        lab.sh(HOST, "rm", "-f", JOURNAL)
+
+
 def test_restore_puts_back_every_row_revision_and_the_env_file(lab, state):
-    res = restore(lab)
+    # As rollback-agenta.yml restores: the run lock taken in the safety backup's call, the journal naming the steps.
+    res = lab.playbook(RESTORE_READ_PLAY, limit=HOST, extra_vars={"restore_lock": RESTORE_LOCK,
+                                                                  "agenta_run_id": "rollback-t-2"})
     ok(res)
     result = res.results("Show the restore result")[HOST]["restore_result"]
+    skipped = [t["hosts"][HOST].get("skipped") for play_ in res.json["plays"] for t in play_["tasks"]
+               if t["task"]["name"].endswith("Take the host's run lock")]
+    assert skipped == [True], skipped
+    journal = read_json(lab, HOST, JOURNAL)
+    lab.sh(HOST, "rm", "-f", JOURNAL)
+    assert result["lock"] == {"took_over": ""}, result
+    assert journal["run_id"] == "rollback-t-2" and journal["playbook"] == "rollback", journal
+    assert [s["phase"] for s in journal["steps"]] == ["rolling back", "backed up", "restoring databases",
+                                                      "databases restored", "services started"], journal
     m = read_json(lab, HOST, result["manifest"])
     assert result["manifest"] == state["dir"] + "/manifest.json"
     assert lab.revisions(HOST) == state["revisions"]
