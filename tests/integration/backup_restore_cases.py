@@ -404,7 +404,8 @@ def test_a_restore_refuses_while_another_run_holds_the_lock_and_changes_nothing(
         res = lab.playbook(play, limit=HOST, extra_vars={"restore_lock": RESTORE_LOCK, "agenta_run_id": "rollback-t-1"})
         assert res.rc != 0
         msg = failure_messages(res)[0]
-        assert msg.startswith(f"The run lock {JOURNAL} is held by run upgrade-someone-else (upgrade by alice@elsewhere, "), msg
+        held = f"The run lock {JOURNAL} is held by run upgrade-someone-else (upgrade by alice@elsewhere, "
+        assert msg.startswith(held), msg
         failed = [t["task"]["name"] for play_ in res.json["plays"] for t in play_["tasks"]
                   if t["hosts"].get(HOST, {}).get("failed")]
         assert failed[0].endswith("Back up every database, check each dump and write the manifest" if read_first
