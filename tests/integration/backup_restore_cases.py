@@ -395,13 +395,14 @@ def test_restore_in_check_mode_is_a_plan_that_changes_nothing(lab, state):
 
 @pytest.mark.parametrize("read_first", [True, False], ids=["lock-in-safety-backup", "lock-call-of-its-own"])
 def test_a_restore_refuses_while_another_run_holds_the_lock_and_changes_nothing(lab, state, read_first):
-    """restore_lock: another live run holds the host's run lock. Read first as rollback-agenta.yml does, the safety
-    backup's call refuses before it reads anything; without that read (or without a safety backup) the role's own
+    """restore_lock: another live run holds the host's run lock. Read first as rollback-agenta.yml does (with the
+    revisions), the safety backup's call refuses before it reads anything; without that read the role's own
     agenta.fleet.run_lock call refuses. Either way run_lock's one sentence, and nothing is written or changed."""
     ok(lab.playbook(HOLD_LOCK_PLAY, limit=HOST))
     try:
         play = RESTORE_READ_PLAY if read_first else RESTORE_PLAY
-        res = lab.playbook(play, limit=HOST, extra_vars={"restore_lock": RESTORE_LOCK, "agenta_run_id": "rollback-t-1"})
+        res = lab.playbook(play, limit=HOST, extra_vars={"restore_lock": RESTORE_LOCK, "agenta_run_id": "rollback-t-1",
+                                                         "restore_safety_revisions": state["damaged_revisions"]})
         assert res.rc != 0
         msg = failure_messages(res)[0]
         held = f"The run lock {JOURNAL} is held by run upgrade-someone-else (upgrade by alice@elsewhere, "
@@ -420,15 +421,18 @@ def test_a_restore_refuses_while_another_run_holds_the_lock_and_changes_nothing(
 
 def test_restore_puts_back_every_row_revision_and_the_env_file(lab, state):
     # As rollback-agenta.yml restores: the run lock taken in the safety backup's call, the journal naming the steps.
-    res = lab.playbook(RESTORE_READ_PLAY, limit=HOST, extra_vars={"restore_lock": RESTORE_LOCK,
-                                                                  "agenta_run_id": "rollback-t-2"})
-    ok(res)
+    try:
+        res = lab.playbook(RESTORE_READ_PLAY, limit=HOST, extra_vars={
+            "restore_lock": RESTORE_LOCK, "agenta_run_id": "rollback-t-2",
+            "restore_safety_revisions": state["damaged_revisions"]})
+        ok(res)
+        journal = read_json(lab, HOST, JOURNAL)
+    finally:
+        lab.sh(HOST, "rm", "-f", JOURNAL)
     result = res.results("Show the restore result")[HOST]["restore_result"]
     skipped = [t["hosts"][HOST].get("skipped") for play_ in res.json["plays"] for t in play_["tasks"]
                if t["task"]["name"].endswith("Take the host's run lock")]
     assert skipped == [True], skipped
-    journal = read_json(lab, HOST, JOURNAL)
-    lab.sh(HOST, "rm", "-f", JOURNAL)
     assert result["lock"] == {"took_over": ""}, result
     assert journal["run_id"] == "rollback-t-2" and journal["playbook"] == "rollback", journal
     assert [s["phase"] for s in journal["steps"]] == ["rolling back", "backed up", "restoring databases",
